@@ -1,0 +1,1 @@
+//! dialogs crate (see DESIGN.md §2).

@@ -1,0 +1,1 @@
+//! prompts crate (see DESIGN.md §2).

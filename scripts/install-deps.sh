@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Centralita's run and test commands need, only
+# when they are missing. Safe to run repeatedly (CI runs it on every checkout).
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have sipp      || need+=(sip-tester)
+have baresip   || need+=(baresip)
+have espeak-ng || need+=(espeak-ng)
+have sox       || need+=(sox)
+have tshark    || true   # optional, for debugging only
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "install-deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
