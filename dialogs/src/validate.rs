@@ -1,0 +1,281 @@
+//! Semantic checks of a parsed flow, each pointing at the line of the key it
+//! is about: missing nodes, unknown events, clashing DTMF keys, callers left
+//! with no way out, unreachable nodes, traps and unknown placeholders.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::model::{Flow, Node, NodeId};
+use crate::template::{pieces, Piece};
+
+/// Events every node may map in `on`, besides its intents' names.
+pub(crate) const BUILTIN_EVENTS: [&str; 5] = ["no_input", "no_match", "exhausted", "failed", "done"];
+/// Variables the runner always knows, besides those set with `set`.
+const BUILTIN_VARS: [&str; 5] = ["caller", "called", "call_id", "digits", "intent"];
+/// Gateway settings a flow may use as `${name}`.
+const SETTINGS: [&str; 1] = ["transfer.agent_uri"];
+
+/// Checks a flow; returns its errors and warnings in file order.
+pub fn validate(flow: &Flow) -> Vec<Diagnostic> {
+    let mut check = Check { flow, out: Vec::new() };
+    check.start_and_hours();
+    let set_vars: BTreeSet<&str> = flow.nodes.values().flat_map(|n| n.set.keys().map(String::as_str)).collect();
+    for (id, node) in &flow.nodes {
+        check.verbs(id, node);
+        check.events(id, node);
+        check.dtmf(id, node);
+        check.gather_exit(id, node);
+        check.templates(id, node, &set_vars);
+    }
+    check.reachability();
+    check.traps();
+    let mut out = check.out;
+    out.sort_by_key(|d| (d.line, d.column, d.severity));
+    out
+}
+
+fn is_dtmf_key(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')
+}
+
+struct Check<'a> {
+    flow: &'a Flow,
+    out: Vec<Diagnostic>,
+}
+
+impl Check<'_> {
+    fn report(&mut self, path: &[&str], severity: Severity, message: String) {
+        let pos = self.flow.source.locate(path);
+        self.out.push(Diagnostic::at(&self.flow.source, pos, severity, message));
+    }
+
+    fn error(&mut self, path: &[&str], message: String) {
+        self.report(path, Severity::Error, message);
+    }
+
+    fn warning(&mut self, path: &[&str], message: String) {
+        self.report(path, Severity::Warning, message);
+    }
+
+    fn start_and_hours(&mut self) {
+        let flow = self.flow;
+        if !flow.nodes.contains_key(&flow.start) {
+            self.error(&["start"], format!("start node `{}` is not defined", flow.start));
+        }
+        if let Some(closed) = flow.hours.as_ref().and_then(|h| h.closed.as_ref()) {
+            if !flow.nodes.contains_key(closed) {
+                self.error(&["hours", "closed"], format!("hours: closed node `{closed}` is not defined"));
+            }
+        }
+    }
+
+    fn verbs(&mut self, id: &NodeId, node: &Node) {
+        let at = ["nodes", id.as_str()];
+        if node.say.is_some() && node.play.is_some() {
+            self.error(&at, format!("node `{id}`: use either `say` or `play`, not both"));
+        }
+        let verbs: Vec<&str> = [("gather", node.gather.is_some()), ("transfer", node.transfer.is_some()), ("hangup", node.hangup)]
+            .into_iter()
+            .filter_map(|(name, used)| used.then_some(name))
+            .collect();
+        if verbs.len() > 1 {
+            self.error(&at, format!("node `{id}`: `{}` cannot be used together; use one per node", verbs.join("` and `")));
+        }
+        if let Some(t) = &node.transfer {
+            let to = t.to.trim();
+            let uri = ["sip:", "sips:", "tel:", "${", "{{"].iter().any(|p| to.starts_with(p));
+            if !uri {
+                self.error(
+                    &["nodes", id.as_str(), "transfer", "to"],
+                    format!("node `{id}`: transfer target `{to}` is not a sip:, sips: or tel: URI"),
+                );
+            }
+        }
+        if !node.intents.is_empty() && node.gather.is_none() {
+            self.warning(&["nodes", id.as_str(), "intents"], format!("node `{id}`: intents are never matched without `gather`"));
+        }
+    }
+
+    fn events(&mut self, id: &NodeId, node: &Node) {
+        for (event, target) in &node.on {
+            let path = ["nodes", id.as_str(), "on", event.as_str()];
+            if !BUILTIN_EVENTS.contains(&event.as_str()) && !node.intents.contains_key(event) {
+                self.error(
+                    &path,
+                    format!("node `{id}`: unknown event `{event}` (expected an intent of this node, {})", BUILTIN_EVENTS.join(", ")),
+                );
+            }
+            if !self.flow.nodes.contains_key(target) {
+                self.error(&path, format!("node `{id}`: `{event}` goes to `{target}`, which is not defined"));
+            }
+        }
+    }
+
+    fn dtmf(&mut self, id: &NodeId, node: &Node) {
+        let gather = node.gather.as_ref();
+        if let Some(g) = gather {
+            if g.digits == Some(0) {
+                self.error(&["nodes", id.as_str(), "gather", "digits"], format!("node `{id}`: gather.digits must be at least 1"));
+            }
+            if let Some(t) = g.terminator.filter(|t| !is_dtmf_key(*t)) {
+                self.error(
+                    &["nodes", id.as_str(), "gather", "terminator"],
+                    format!("node `{id}`: terminator `{t}` is not a DTMF key (0-9, *, #, A-D)"),
+                );
+            }
+        }
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        // Report clashes at the later intent in the file.
+        let mut intents: Vec<(&String, _)> = node.intents.iter().collect();
+        intents.sort_by_key(|(name, _)| {
+            let p = self.flow.source.locate(&["nodes", id.as_str(), "intents", name.as_str()]);
+            (p.line, p.column)
+        });
+        for (name, intent) in intents {
+            let Some(keys) = intent.dtmf.as_deref() else {
+                continue;
+            };
+            let path = ["nodes", id.as_str(), "intents", name.as_str(), "dtmf"];
+            if keys.is_empty() || !keys.chars().all(is_dtmf_key) {
+                self.error(&path, format!("node `{id}`: intent `{name}`: `{keys}` is not a DTMF key sequence (0-9, *, #, A-D)"));
+                continue;
+            }
+            if let Some(max) = gather.and_then(|g| g.digits).filter(|&m| m > 0) {
+                if keys.chars().count() > max as usize {
+                    self.error(
+                        &path,
+                        format!("node `{id}`: intent `{name}`: DTMF `{keys}` is longer than gather.digits ({max}) and can never match"),
+                    );
+                }
+            }
+            if let Some(first) = seen.get(keys) {
+                self.error(&path, format!("node `{id}`: DTMF `{keys}` is used by both `{first}` and `{name}`"));
+            } else {
+                seen.insert(keys, name);
+            }
+        }
+    }
+
+    fn gather_exit(&mut self, id: &NodeId, node: &Node) {
+        let Some(gather) = &node.gather else {
+            return;
+        };
+        let leaves = |event: &str| node.on.get(event).map(|t| t != id);
+        let way_out = if gather.retries == 0 {
+            leaves("exhausted") == Some(true)
+        } else {
+            match leaves("no_input") {
+                None => false,
+                Some(true) => true,
+                Some(false) => leaves("exhausted") == Some(true),
+            }
+        };
+        if !way_out {
+            self.warning(
+                &["nodes", id.as_str(), "gather"],
+                format!("node `{id}`: gather has no way out when the caller is silent (map `no_input` or `exhausted` to another node); the caller will be hung up"),
+            );
+        }
+    }
+
+    fn templates(&mut self, id: &NodeId, node: &Node, set_vars: &BTreeSet<&str>) {
+        let mut texts: Vec<(Vec<&str>, &str)> = Vec::new();
+        if let Some(say) = &node.say {
+            texts.push((vec!["nodes", id.as_str(), "say"], say));
+        }
+        for (var, value) in &node.set {
+            texts.push((vec!["nodes", id.as_str(), "set", var.as_str()], value));
+        }
+        if let Some(t) = &node.transfer {
+            texts.push((vec!["nodes", id.as_str(), "transfer", "to"], &t.to));
+        }
+        for (path, text) in texts {
+            for piece in pieces(text) {
+                match piece {
+                    Piece::Var(name) if !BUILTIN_VARS.contains(&name) && !set_vars.contains(name) => {
+                        self.warning(&path, format!("node `{id}`: unknown variable `{{{{{name}}}}}`"));
+                    }
+                    Piece::Setting(name) if !SETTINGS.contains(&name) => {
+                        self.warning(
+                            &path,
+                            format!(
+                                "node `{id}`: unknown setting `${{{name}}}` (known: {})",
+                                SETTINGS.map(|s| format!("${{{s}}}")).join(", ")
+                            ),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn reachability(&mut self) {
+        let flow = self.flow;
+        let mut roots = vec![&flow.start];
+        roots.extend(flow.hours.as_ref().and_then(|h| h.closed.as_ref()));
+        let reached = reach(flow, roots);
+        for id in flow.nodes.keys().filter(|id| !reached.contains(id)) {
+            self.warning(&["nodes", id.as_str()], format!("node `{id}` cannot be reached from start `{}`", flow.start));
+        }
+    }
+
+    fn traps(&mut self) {
+        let flow = self.flow;
+        // Nodes from which a transfer or a hangup can be reached.
+        let mut can_exit: BTreeSet<&NodeId> =
+            flow.nodes.iter().filter(|(_, n)| n.transfer.is_some() || n.hangup).map(|(id, _)| id).collect();
+        loop {
+            let before = can_exit.len();
+            for (id, node) in &flow.nodes {
+                if node.on.values().any(|t| can_exit.contains(t)) {
+                    can_exit.insert(id);
+                }
+            }
+            if can_exit.len() == before {
+                break;
+            }
+        }
+        let mut reported: BTreeSet<&NodeId> = BTreeSet::new();
+        for id in flow.nodes.keys() {
+            if can_exit.contains(id) || reported.contains(id) {
+                continue;
+            }
+            let from_here = reach_by_edges(flow, id);
+            if !from_here.contains(id) {
+                continue; // not on a cycle
+            }
+            let mut cycle: Vec<&NodeId> = from_here.into_iter().filter(|m| reach_by_edges(flow, m).contains(id)).collect();
+            cycle.sort_by_key(|m| {
+                let p = flow.source.locate(&["nodes", m.as_str()]);
+                (p.line, p.column)
+            });
+            reported.extend(cycle.iter().copied());
+            let names: Vec<String> = cycle.iter().map(|m| format!("`{m}`")).collect();
+            let what =
+                if names.len() == 1 { format!("{} loops back to itself", names[0]) } else { format!("{} form a loop", names.join(", ")) };
+            self.warning(&["nodes", cycle[0].as_str()], format!("trap: {what} with no way to a transfer or a hangup"));
+        }
+    }
+}
+
+/// Nodes reachable from `roots` (included) through `on` targets.
+fn reach<'a>(flow: &'a Flow, roots: Vec<&'a NodeId>) -> BTreeSet<&'a NodeId> {
+    let mut seen: BTreeSet<&NodeId> = BTreeSet::new();
+    let mut queue: VecDeque<&NodeId> = roots.into();
+    while let Some(id) = queue.pop_front() {
+        let Some((key, node)) = flow.nodes.get_key_value(id) else {
+            continue;
+        };
+        if seen.insert(key) {
+            queue.extend(node.on.values());
+        }
+    }
+    seen
+}
+
+/// Nodes reachable from `id` by at least one `on` edge.
+fn reach_by_edges<'a>(flow: &'a Flow, id: &NodeId) -> BTreeSet<&'a NodeId> {
+    let first: Vec<&NodeId> = flow.nodes.get(id).map(|n| n.on.values().collect()).unwrap_or_default();
+    reach(flow, first)
+}

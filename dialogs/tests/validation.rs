@@ -1,0 +1,209 @@
+//! Validation: one small bad flow per diagnostic kind, each checked for its
+//! exact `file:line:col` and message; the demo flow validates clean.
+
+use std::path::Path;
+
+use dialogs::{load_flow, parse_flow, validate, FlowError, Severity};
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// All diagnostics of a fixture, as `centralita validate` prints them.
+fn diagnostics(name: &str) -> Vec<String> {
+    let source = std::fs::read_to_string(fixture(name)).expect("fixture exists");
+    let file = format!("fixtures/{name}");
+    match parse_flow(&source, &file) {
+        Ok(flow) => validate(&flow).iter().map(ToString::to_string).collect(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn demo_flow_is_clean() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/demo.yaml");
+    let (flow, warnings) = load_flow(&path).expect("demo flow loads");
+    assert_eq!(warnings, vec![]);
+    assert_eq!(flow.name, "demo");
+    assert_eq!(flow.nodes.len(), 6);
+    let hours = flow.hours.expect("demo has hours");
+    assert_eq!(hours.open.len(), 2);
+    assert_eq!(hours.holidays[0].to_string(), "2026-12-25");
+}
+
+#[test]
+fn json_flow_parses_and_points_at_lines() {
+    assert_eq!(diagnostics("flow.json"), Vec::<String>::new());
+    let bad =
+        "{\n  \"flow\": \"j\",\n  \"start\": \"a\",\n  \"nodes\": {\n    \"a\": {\"say\": \"Hi\", \"on\": {\"done\": \"zz\"}}\n  }\n}\n";
+    let flow = parse_flow(bad, "bad.json").expect("shape is fine");
+    let out: Vec<String> = validate(&flow).iter().map(ToString::to_string).collect();
+    assert_eq!(out, vec!["bad.json:5:31: node `a`: `done` goes to `zz`, which is not defined"]);
+}
+
+#[test]
+fn unknown_key_is_a_parse_error() {
+    assert_eq!(
+        diagnostics("unknown_key.yaml"),
+        vec!["fixtures/unknown_key.yaml:6:5: nodes.a: unknown field `hangups`, expected one of `say`, `play`, `gather`, `intents`, `on`, `transfer`, `hangup`, `set`"]
+    );
+}
+
+#[test]
+fn bad_duration_is_a_parse_error() {
+    assert_eq!(
+        diagnostics("bad_duration.yaml"),
+        vec!["fixtures/bad_duration.yaml:6:35: nodes.a.gather.timeout: invalid duration `5 minutes`: expected a number followed by ms, s or m (e.g. 5s)"]
+    );
+}
+
+#[test]
+fn bad_hours_shape_is_a_parse_error() {
+    assert_eq!(
+        diagnostics("bad_hours.yaml"),
+        vec!["fixtures/bad_hours.yaml:4:9: hours.open: invalid time range `9-18`: expected HH:MM-HH:MM (09:00-18:00)"]
+    );
+}
+
+#[test]
+fn missing_start() {
+    assert_eq!(
+        diagnostics("missing_start.yaml"),
+        vec![
+            "fixtures/missing_start.yaml:2:1: start node `welcom` is not defined",
+            "fixtures/missing_start.yaml:4:3: warning: node `welcome` cannot be reached from start `welcom`",
+        ]
+    );
+}
+
+#[test]
+fn missing_target() {
+    assert_eq!(
+        diagnostics("missing_target.yaml"),
+        vec!["fixtures/missing_target.yaml:7:7: node `a`: `done` goes to `bye`, which is not defined"]
+    );
+}
+
+#[test]
+fn missing_closed_node() {
+    assert_eq!(diagnostics("bad_closed.yaml"), vec!["fixtures/bad_closed.yaml:5:3: hours: closed node `closed_msg` is not defined"]);
+}
+
+#[test]
+fn unknown_event() {
+    assert_eq!(
+        diagnostics("unknown_event.yaml"),
+        vec!["fixtures/unknown_event.yaml:9:32: node `a`: unknown event `timeout` (expected an intent of this node, no_input, no_match, exhausted, failed, done)"]
+    );
+}
+
+#[test]
+fn duplicate_dtmf() {
+    assert_eq!(
+        diagnostics("duplicate_dtmf.yaml"),
+        vec!["fixtures/duplicate_dtmf.yaml:10:9: node `a`: DTMF `1` is used by both `sales` and `support`"]
+    );
+}
+
+#[test]
+fn gather_without_way_out() {
+    assert_eq!(
+        diagnostics("no_way_out.yaml"),
+        vec!["fixtures/no_way_out.yaml:6:5: warning: node `menu`: gather has no way out when the caller is silent (map `no_input` or `exhausted` to another node); the caller will be hung up"]
+    );
+}
+
+#[test]
+fn unreachable_node() {
+    assert_eq!(
+        diagnostics("unreachable.yaml"),
+        vec!["fixtures/unreachable.yaml:6:3: warning: node `orphan` cannot be reached from start `a`"]
+    );
+}
+
+#[test]
+fn trap() {
+    assert_eq!(
+        diagnostics("trap.yaml"),
+        vec!["fixtures/trap.yaml:4:3: warning: trap: `a`, `b` form a loop with no way to a transfer or a hangup"]
+    );
+}
+
+#[test]
+fn unknown_placeholders() {
+    assert_eq!(
+        diagnostics("placeholders.yaml"),
+        vec![
+            "fixtures/placeholders.yaml:6:5: warning: node `a`: unknown variable `{{order_id}}`",
+            "fixtures/placeholders.yaml:9:17: warning: node `b`: unknown setting `${transfer.agents_uri}` (known: ${transfer.agent_uri})",
+        ]
+    );
+}
+
+#[test]
+fn conflicting_verbs_and_bad_target() {
+    assert_eq!(
+        diagnostics("conflicting_verbs.yaml"),
+        vec![
+            "fixtures/conflicting_verbs.yaml:4:3: node `a`: use either `say` or `play`, not both",
+            "fixtures/conflicting_verbs.yaml:4:3: node `a`: `transfer` and `hangup` cannot be used together; use one per node",
+            "fixtures/conflicting_verbs.yaml:7:17: node `a`: transfer target `agent@example.com` is not a sip:, sips: or tel: URI",
+        ]
+    );
+}
+
+#[test]
+fn bad_dtmf_keys() {
+    let src = "flow: t\nstart: a\nnodes:\n  a:\n    gather: { digits: 1, terminator: x }\n    intents:\n      one: { dtmf: \"12\" }\n      two: { dtmf: \"2x\" }\n    on: { one: b, no_input: b }\n  b:\n    hangup: true\n";
+    let flow = parse_flow(src, "k.yaml").expect("shape is fine");
+    let out: Vec<String> = validate(&flow).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        out,
+        vec![
+            "k.yaml:5:26: node `a`: terminator `x` is not a DTMF key (0-9, *, #, A-D)",
+            "k.yaml:7:14: node `a`: intent `one`: DTMF `12` is longer than gather.digits (1) and can never match",
+            "k.yaml:8:14: node `a`: intent `two`: `2x` is not a DTMF key sequence (0-9, *, #, A-D)",
+        ]
+    );
+}
+
+#[test]
+fn load_flow_lists_every_diagnostic() {
+    let err = load_flow(Path::new(&fixture("missing_start.yaml"))).expect_err("has an error");
+    let FlowError::Invalid(diags) = &err else {
+        panic!("expected Invalid, got {err:?}");
+    };
+    assert_eq!(diags[0].severity, Severity::Error);
+    assert_eq!(diags[1].severity, Severity::Warning);
+    let path = fixture("missing_start.yaml");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{path}:2:1: start node `welcom` is not defined\n{path}:4:3: warning: node `welcome` cannot be reached from start `welcom`"
+        )
+    );
+}
+
+#[test]
+fn load_flow_returns_warnings_with_the_flow() {
+    let (flow, warnings) = load_flow(Path::new(&fixture("trap.yaml"))).expect("warnings only");
+    assert_eq!(flow.start.as_str(), "a");
+    assert_eq!(warnings.len(), 1);
+    assert!(!warnings[0].is_error());
+}
+
+#[test]
+fn load_flow_reports_a_missing_file() {
+    let err = load_flow(Path::new("/nonexistent/flow.yaml")).expect_err("no file");
+    assert!(matches!(err, FlowError::Read { .. }));
+    assert!(err.to_string().starts_with("/nonexistent/flow.yaml: cannot read flow: "));
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in ["", "- a\n- b", "flow: [", "{", "nodes: 3", "\t\tflow: x", "flow: x\nstart: a\nnodes: {}\n"] {
+        if let Ok(flow) = parse_flow(text, "g.yaml") {
+            let _ = validate(&flow);
+        }
+    }
+}
