@@ -1,4 +1,15 @@
 //! Centralita's SIP gateway: transport, transactions, dialogs, call control,
 //! REFER with context, admin API (DESIGN.md §2).
 
+pub mod api;
+pub mod call;
+pub mod config;
+pub mod dialog;
+pub mod endpoint;
+pub mod refer;
+pub mod registry;
+pub mod sdp;
+pub mod sip;
+pub mod speech;
 pub mod transaction;
+pub mod transport;

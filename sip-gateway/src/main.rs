@@ -1,1 +1,147 @@
-fn main() {}
+//! The `centralita` binary (DESIGN.md §3): `run` the gateway, `validate`
+//! flows.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use sip_gateway::call::{FlowStore, Shared, Spawner};
+use sip_gateway::config::Config;
+use sip_gateway::endpoint::Endpoint;
+use sip_gateway::registry::Registry;
+use sip_gateway::speech::Prompter;
+use sip_gateway::transport::Transports;
+use tokio::sync::mpsc;
+
+#[derive(Parser)]
+#[command(name = "centralita", version, about = "Voice callbot and IVR gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (embedded defaults when no config is given).
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate flow files; prints file:line:col: message, exits 1 on errors.
+    Validate {
+        #[arg(required = true)]
+        flows: Vec<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { flows } => validate(&flows),
+        Command::Run { config } => {
+            init_logging();
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(run(config))
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
+}
+
+fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {
+    let mut failed = false;
+    for p in paths {
+        match dialogs::load_flow(p) {
+            Ok((_, warnings)) => {
+                for w in &warnings {
+                    println!("{w}");
+                }
+                println!("{}: ok", p.display());
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn load_flows(cfg: &Config) -> anyhow::Result<FlowStore> {
+    let mut store = FlowStore::default();
+    let paths = std::iter::once(&cfg.flows.default).chain(cfg.flows.routes.values());
+    for p in paths {
+        if store.flows.contains_key(p) {
+            continue;
+        }
+        let (flow, warnings) = dialogs::load_flow(p).map_err(|e| anyhow::anyhow!("flow not loaded:\n{e}"))?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        store.flows.insert(p.clone(), Arc::new(flow));
+    }
+    Ok(store)
+}
+
+async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let cfg = match &config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let flows = load_flows(&cfg)?;
+    let prompter = Prompter::from_config(&cfg)?;
+    let registry = Registry::spawn();
+    let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone() });
+
+    let (inbound_tx, inbound_rx) = mpsc::channel(4096);
+    let transports = Transports::bind(&cfg.listen_specs(), inbound_tx).await.context("binding SIP listeners")?;
+    if transports.udp.is_empty() && transports.tcp.is_empty() {
+        bail!("no SIP listener");
+    }
+    let listening: Vec<String> =
+        transports.udp.iter().map(|(a, _)| format!("udp:{a}")).chain(transports.tcp.iter().map(|a| format!("tcp:{a}"))).collect();
+
+    let api_listener =
+        tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| format!("binding admin API on {}", cfg.api.listen))?;
+    let api_addr = api_listener.local_addr()?;
+    let app = sip_gateway::api::router(sip_gateway::api::ApiState { registry, token: cfg.api.token.clone() });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(api_listener, app).await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    });
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+    let endpoint = Endpoint::new(transports, Arc::new(Spawner(shared)), cmd_tx);
+    let ep = tokio::spawn(endpoint.run(inbound_rx, cmd_rx));
+
+    // One machine-readable line so scripts and tests learn OS-chosen ports.
+    println!("{}", serde_json::json!({"event": "listening", "sip": listening, "api": api_addr.to_string()}));
+    tracing::info!(sip = ?listening, api = %api_addr, "centralita running");
+
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        _ = terminate() => tracing::info!("terminated"),
+        r = ep => bail!("endpoint stopped: {r:?}"),
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        s.recv().await;
+    }
+}
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending::<()>().await
+}

@@ -1,0 +1,189 @@
+//! Flow side of the call task: runs the FlowRunner, renders prompts off the
+//! call task, plays them on the media leg, feeds DTMF and prompt ends back,
+//! and turns a Transfer action into a REFER with context (RFC 3515 §2.4,
+//! RFC 7433; DESIGN.md §5).
+
+use std::time::Instant as StdInstant;
+
+use dialogs::{Action, FlowEvent, FlowRunner, Variables};
+use media::leg::MediaCommand;
+use media::rtp_session::MediaEvent;
+use rsip::{Header, Method};
+use tokio::time::Instant;
+
+use super::{Call, PendingRefer, Phase};
+use crate::refer::{parse_sip_uri, user_to_user, ReferTo};
+
+impl Call {
+    pub(super) fn start_flow(&mut self) {
+        let Some(flow) = self.shared.flows.flows.get(std::path::Path::new(&self.flow_name)).cloned() else {
+            self.hang_up("flow missing");
+            return;
+        };
+        let mut vars = Variables::new();
+        vars.insert("caller".into(), self.caller.clone());
+        vars.insert("called".into(), self.called.clone());
+        vars.insert("call_id".into(), self.call_id.clone());
+        vars.insert("transfer.agent_uri".into(), self.shared.config.transfer.agent_uri.clone());
+        self.runner = Some(FlowRunner::new(flow, vars, StdInstant::now()));
+    }
+
+    pub(super) fn flow_event(&mut self, ev: FlowEvent) {
+        if let Some(r) = self.runner.as_mut() {
+            r.handle_event(ev, StdInstant::now());
+        }
+    }
+
+    pub(super) fn handle_timeout(&mut self) {
+        let now = Instant::now();
+        if self.refer.as_ref().is_some_and(|r| r.deadline <= now) {
+            self.transfer_failed("no final NOTIFY in time".into());
+        }
+        if let Some(r) = self.runner.as_mut() {
+            r.handle_timeout(now.into_std());
+        }
+    }
+
+    pub(super) fn transfer_failed(&mut self, reason: String) {
+        tracing::warn!(%reason, "transfer failed");
+        self.refer = None;
+        self.flow_event(FlowEvent::TransferFailed { reason });
+        self.publish();
+    }
+
+    pub(super) fn handle_media(&mut self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::Dtmf { digit, source } => {
+                tracing::info!(%digit, ?source, "DTMF");
+                self.flow_event(FlowEvent::Digit(digit));
+            }
+            MediaEvent::PlaybackStarted { id } => {
+                if self.first_response_ms.is_none() {
+                    let ms = self.received_at.elapsed().as_millis() as u64;
+                    self.first_response_ms = Some(ms);
+                    tracing::info!(first_response_ms = ms, prompt = id, "first prompt packet sent");
+                    self.publish();
+                }
+            }
+            MediaEvent::PlaybackFinished { id } => {
+                if self.current_prompt == Some(id) {
+                    self.current_prompt = None;
+                    self.flow_event(FlowEvent::PromptFinished);
+                }
+            }
+            MediaEvent::Inactive => self.hang_up("no RTP received (inactivity timeout)"),
+            MediaEvent::Latched(addr) => tracing::debug!(%addr, "RTP latched"),
+            MediaEvent::FirstPacketSent => {}
+        }
+    }
+
+    pub(super) fn handle_render(&mut self, id: u64, pcm: Option<media::Pcm>) {
+        if self.current_prompt != Some(id) {
+            return; // barged-in or replaced while rendering
+        }
+        match (pcm, &self.media) {
+            (Some(pcm), Some(m)) => {
+                let _ = m.commands.try_send(MediaCommand::Play { pcm, id });
+            }
+            _ => {
+                // Never leave the caller waiting on a prompt that will not come.
+                self.current_prompt = None;
+                self.flow_event(FlowEvent::PromptFinished);
+            }
+        }
+    }
+
+    /// Performs every action the runner has queued.
+    pub(super) async fn drain_actions(&mut self) {
+        while let Some(action) = self.runner.as_mut().and_then(FlowRunner::poll_action) {
+            if self.phase == Phase::Ended {
+                continue; // drain without acting
+            }
+            match action {
+                Action::NodeEntered { node } => {
+                    tracing::info!(node = %node, "node");
+                    self.node = Some(node.to_string());
+                    self.publish();
+                }
+                Action::IntentMatched { intent, input } => tracing::info!(%intent, %input, "intent"),
+                Action::Say { text, language } => self.render(RenderJob::Say(text, language)),
+                Action::Play { prompt, language } => self.render(RenderJob::Play(prompt.to_string(), language)),
+                Action::StopPrompt => {
+                    self.current_prompt = None;
+                    if let Some(m) = &self.media {
+                        let _ = m.commands.try_send(MediaCommand::Stop);
+                    }
+                }
+                Action::Transfer { to, mode, context } => self.send_refer(&to, mode, context).await,
+                Action::Hangup => self.hang_up("flow ended"),
+            }
+        }
+    }
+
+    fn render(&mut self, job: RenderJob) {
+        self.prompt_seq += 1;
+        let id = self.prompt_seq;
+        self.current_prompt = Some(id);
+        let prompter = self.shared.prompter.clone();
+        let tx = self.render_tx.clone();
+        tokio::spawn(async move {
+            let result = match job {
+                RenderJob::Say(text, lang) => prompter.say(&text, &lang).await,
+                RenderJob::Play(idp, lang) => prompter.play(&idp, &lang).await,
+            };
+            let pcm = match result {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::error!(error = %e, "prompt could not be rendered");
+                    None
+                }
+            };
+            let _ = tx.send((id, pcm)).await;
+        });
+    }
+
+    /// Blind transfer: REFER in the caller's dialog with the context in the
+    /// Refer-To URI headers (DESIGN.md §5).
+    async fn send_refer(&mut self, to: &str, mode: dialogs::TransferMode, context: dialogs::CallContext) {
+        if mode != dialogs::TransferMode::Blind {
+            tracing::warn!(?mode, "only blind transfer is implemented; transferring blind");
+        }
+        let target = match parse_sip_uri(to) {
+            Ok(t) => t,
+            Err(e) => {
+                self.transfer_failed(format!("bad transfer target: {e}"));
+                return;
+            }
+        };
+        let intent = context.intents.last().map(|i| i.intent.clone()).unwrap_or_default();
+        let ctx_json = serde_json::to_value(&context).unwrap_or_default();
+        self.shared.registry.set_context(&self.call_id, ctx_json).await;
+        let ctx_url = format!("http://{}/v1/calls/{}/context", self.shared.config.api.listen, self.call_id);
+        let uui = format!("call={};intent={}", self.call_id, intent);
+        let refer_to = ReferTo {
+            target,
+            headers: vec![
+                ("User-to-User".into(), user_to_user(uui.as_bytes(), "centralita")),
+                ("X-Centralita-Call-Id".into(), self.call_id.clone()),
+                ("X-Centralita-Intent".into(), intent),
+                ("X-Centralita-Context-Url".into(), ctx_url),
+            ],
+        };
+        let Some(d) = self.dialog.as_mut() else { return };
+        let mut req = d.request(Method::Refer);
+        let cseq = d.local_cseq;
+        let referred_by = format!("<sip:centralita@{}>", d.local_addr);
+        req.headers.push(Header::Other("Refer-To".into(), refer_to.to_string()));
+        req.headers.push(Header::Other("Referred-By".into(), referred_by));
+        tracing::info!(refer_to = %refer_to, "sending REFER");
+        self.send_request(req);
+        let wait = std::time::Duration::from_secs(self.shared.config.transfer.notify_timeout.max(1));
+        self.refer = Some(PendingRefer { cseq, deadline: Instant::now() + wait });
+        self.publish();
+    }
+}
+
+enum RenderJob {
+    Say(String, String),
+    Play(String, String),
+}

@@ -1,0 +1,276 @@
+//! Gateway configuration (DESIGN.md §3). Key names are a contract: tests
+//! and deployments outside this repo rely on them. Every key has a default,
+//! so `centralita run` with no file runs the embedded demo set-up.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}:{line}:{col}: {message}")]
+    Parse { path: String, line: usize, col: usize, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub api: ApiConfig,
+    pub store: StoreConfig,
+    pub flows: FlowsConfig,
+    pub transfer: TransferConfig,
+    pub speech: SpeechConfig,
+    pub prompts: PromptsConfig,
+    pub trunks: Vec<TrunkConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    pub listen: Vec<String>,
+    pub public_address: Option<IpAddr>,
+    /// Ring this long (180) before answering; lets a trunk CANCEL. 0 = answer at once.
+    pub answer_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpConfig {
+    pub address: IpAddr,
+    /// "20000-20999", or "0" to let the OS choose (tests).
+    pub ports: String,
+    /// Seconds without any received RTP before the call is hung up.
+    pub inactivity_timeout: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub listen: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowsConfig {
+    pub default: PathBuf,
+    pub routes: BTreeMap<String, PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    pub agent_uri: String,
+    /// Seconds to wait for the final NOTIFY of a REFER before `failed`.
+    pub notify_timeout: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeechConfig {
+    pub asr: String,
+    pub tts: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptsConfig {
+    /// WAV prompt library (`play:` ids).
+    pub dir: PathBuf,
+    /// Rendered TTS cache.
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub name: String,
+    #[serde(default)]
+    pub allow: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self { listen: vec!["udp:127.0.0.1:5060".into(), "tcp:127.0.0.1:5060".into()], public_address: None, answer_delay_ms: 0 }
+    }
+}
+impl Default for RtpConfig {
+    fn default() -> Self {
+        Self { address: IpAddr::from([127, 0, 0, 1]), ports: "20000-20999".into(), inactivity_timeout: 60 }
+    }
+}
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), token: "change-me".into() }
+    }
+}
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://centralita.db".into() }
+    }
+}
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        Self { default: "flows/demo.yaml".into(), routes: BTreeMap::new() }
+    }
+}
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self { agent_uri: "sip:agents@127.0.0.1:5070".into(), notify_timeout: 32 }
+    }
+}
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        Self { asr: "builtin".into(), tts: "builtin".into() }
+    }
+}
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        Self { dir: "prompts/assets".into(), cache_dir: ".cache/prompts".into() }
+    }
+}
+
+/// A SIP listening socket from `[sip].listen` ("udp:IP:PORT" / "tcp:IP:PORT").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenSpec {
+    Udp(SocketAddr),
+    Tcp(SocketAddr),
+}
+
+impl ListenSpec {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (proto, addr) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected udp:IP:PORT or tcp:IP:PORT"))?;
+        let addr: SocketAddr = addr.parse().map_err(|e| format!("{s:?}: {e}"))?;
+        match proto.to_ascii_lowercase().as_str() {
+            "udp" => Ok(Self::Udp(addr)),
+            "tcp" => Ok(Self::Tcp(addr)),
+            other => Err(format!("{s:?}: unsupported transport {other:?} (udp or tcp)")),
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        Self::from_toml(&text, &p)
+    }
+
+    pub fn from_toml(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Parse { path: path.into(), line, col, message: e.message().to_string() }
+        })?;
+        cfg.check().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.sip.listen.is_empty() {
+            return Err("[sip].listen is empty".into());
+        }
+        for l in &self.sip.listen {
+            ListenSpec::parse(l).map_err(|e| format!("[sip].listen: {e}"))?;
+        }
+        self.rtp_ports().map_err(|e| format!("[rtp].ports: {e}"))?;
+        self.api.listen.parse::<SocketAddr>().map_err(|e| format!("[api].listen: {e}"))?;
+        crate::refer::parse_sip_uri(&self.transfer.agent_uri).map_err(|e| format!("[transfer].agent_uri: {e}"))?;
+        Ok(())
+    }
+
+    pub fn listen_specs(&self) -> Vec<ListenSpec> {
+        self.sip.listen.iter().filter_map(|l| ListenSpec::parse(l).ok()).collect()
+    }
+
+    pub fn rtp_ports(&self) -> Result<std::ops::RangeInclusive<u16>, String> {
+        let s = self.rtp.ports.trim();
+        if s == "0" {
+            return Ok(0..=0);
+        }
+        let (a, b) = s.split_once('-').ok_or("expected LOW-HIGH, e.g. 20000-20999, or 0")?;
+        let (a, b): (u16, u16) = (a.trim().parse().map_err(|_| "bad low port")?, b.trim().parse().map_err(|_| "bad high port")?);
+        if a == 0 || a > b || b - a < 1 {
+            return Err("need 0 < LOW < HIGH".into());
+        }
+        Ok(a..=b)
+    }
+
+    pub fn rtp_inactivity(&self) -> Duration {
+        Duration::from_secs(self.rtp.inactivity_timeout.max(1))
+    }
+
+    /// The flow for a called number (user part), else the default.
+    pub fn flow_for(&self, called_user: &str) -> &Path {
+        self.flows.routes.get(called_user).unwrap_or(&self.flows.default)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn design_example_parses() {
+        let text = r#"
+[sip]
+listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+public_address = "203.0.113.7"
+[rtp]
+address = "127.0.0.1"
+ports = "20000-20999"
+[api]
+listen = "127.0.0.1:8080"
+token = "change-me"
+[store]
+url = "sqlite://centralita.db"
+[flows]
+default = "flows/demo.yaml"
+[flows.routes]
+"5550100" = "flows/sales.yaml"
+[transfer]
+agent_uri = "sip:agents@127.0.0.1:5070"
+[speech]
+asr = "builtin"
+tts = "builtin"
+[[trunks]]
+name = "carrier-a"
+allow = ["127.0.0.0/8"]
+"#;
+        let c = Config::from_toml(text, "c.toml").unwrap();
+        assert_eq!(c.flow_for("5550100"), Path::new("flows/sales.yaml"));
+        assert_eq!(c.flow_for("1"), Path::new("flows/demo.yaml"));
+        assert_eq!(c.rtp_ports().unwrap(), 20000..=20999);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = Config::from_toml("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n[rtp]\nbogus = 1\n", "c.toml").unwrap_err();
+        assert!(e.to_string().starts_with("c.toml:4:"), "{e}");
+        let e = Config::from_toml("[sip]\nlisten = [\"sctp:1.2.3.4:5\"]\n", "c.toml").unwrap_err();
+        assert!(e.to_string().contains("unsupported transport"), "{e}");
+    }
+}

@@ -1,0 +1,583 @@
+//! The SIP endpoint task: owns every transaction (RFC 3261 §17), matches
+//! what arrives to them (§17.1.3, §17.2.3), routes in-dialog requests to the
+//! call task that owns the dialog (§12.2.2), answers out-of-dialog OPTIONS
+//! (§11) and unsupported methods (§8.2.1), and drives all transaction timers
+//! from one timer heap. The transactions themselves are sans-IO state
+//! machines; this task is the thin IO edge that feeds them `now`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use rsip::headers::UntypedHeader;
+use rsip::{Header, Method, Request, Response, SipMessage, StatusCode};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::sip::headers::{self, make_response, status_with_reason};
+use crate::sip::wire;
+use crate::transaction::{
+    InviteServerState, InviteServerTransaction, NonInviteClientTransaction, NonInviteServerTransaction, Ok2xxRetransmitter, TimerConfig,
+    TransactionEvent, TransactionKey,
+};
+use crate::transport::{Flow, Inbound, Transports, ALLOW};
+
+/// What the endpoint tells a call task.
+#[derive(Debug)]
+pub enum CallSignal {
+    /// An in-dialog request (BYE, re-INVITE, INFO, NOTIFY, UPDATE, OPTIONS…);
+    /// the call answers it with [`EndpointCommand::Respond`].
+    Request { request: Request, key: TransactionKey },
+    /// The ACK for our 2xx to the INVITE (§13.3.1.4).
+    Ack(Request),
+    /// The caller CANCELled the pending INVITE; answer it 487.
+    Cancelled,
+    /// No ACK for our 2xx within 64*T1: the call must BYE (§13.3.1.4).
+    AckTimeout,
+    /// A response to a request the call sent.
+    Response(Response),
+    /// A request the call sent got no final response (Timer F).
+    RequestTimeout { method: Method, cseq: u32 },
+}
+
+/// What call tasks ask of the endpoint.
+#[derive(Debug)]
+pub enum EndpointCommand {
+    Respond {
+        key: TransactionKey,
+        response: Response,
+    },
+    /// Sends an in-dialog request; responses come back as CallSignal.
+    SendRequest {
+        request: Request,
+        flow: Flow,
+        owner: mpsc::Sender<CallSignal>,
+    },
+    CallEnded {
+        call_id: String,
+    },
+}
+
+/// A new INVITE outside any dialog, for the call spawner.
+pub struct IncomingCall {
+    pub invite: Request,
+    pub key: TransactionKey,
+    pub flow: Flow,
+    pub local_addr: std::net::SocketAddr,
+    pub endpoint: mpsc::Sender<EndpointCommand>,
+}
+
+/// Starts the task that will own a new call; returns its mailbox.
+pub trait CallSpawner: Send + Sync {
+    fn spawn_call(&self, call: IncomingCall) -> mpsc::Sender<CallSignal>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TimerTarget {
+    InviteServer(TransactionKey),
+    NonInviteServer(TransactionKey),
+    Client(TransactionKey),
+    Ok2xx(String, u32),
+}
+
+struct TimerEntry(Instant, u64, TimerTarget);
+impl PartialEq for TimerEntry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.0, self.1) == (o.0, o.1)
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for TimerEntry {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.0, self.1).cmp(&(o.0, o.1))
+    }
+}
+
+struct ServerInvite {
+    tx: InviteServerTransaction,
+    flow: Flow,
+    call_id: String,
+    final_sent: bool,
+}
+
+struct Client {
+    tx: NonInviteClientTransaction,
+    flow: Flow,
+    owner: mpsc::Sender<CallSignal>,
+    method: Method,
+    cseq: u32,
+}
+
+pub struct Endpoint {
+    transports: Transports,
+    timers_cfg: TimerConfig,
+    invite_servers: HashMap<TransactionKey, ServerInvite>,
+    servers: HashMap<TransactionKey, (NonInviteServerTransaction, Flow)>,
+    clients: HashMap<TransactionKey, Client>,
+    ok2xx: HashMap<(String, u32), (Ok2xxRetransmitter, Flow)>,
+    calls: HashMap<String, mpsc::Sender<CallSignal>>,
+    heap: BinaryHeap<Reverse<TimerEntry>>,
+    seq: u64,
+    spawner: Arc<dyn CallSpawner>,
+    commands_tx: mpsc::Sender<EndpointCommand>,
+}
+
+fn std_now(now: Instant) -> std::time::Instant {
+    now.into_std()
+}
+
+impl Endpoint {
+    pub fn new(transports: Transports, spawner: Arc<dyn CallSpawner>, commands_tx: mpsc::Sender<EndpointCommand>) -> Self {
+        Self {
+            transports,
+            timers_cfg: TimerConfig::default(),
+            invite_servers: HashMap::new(),
+            servers: HashMap::new(),
+            clients: HashMap::new(),
+            ok2xx: HashMap::new(),
+            calls: HashMap::new(),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            spawner,
+            commands_tx,
+        }
+    }
+
+    /// The endpoint's run loop: one input at a time, then drain outputs.
+    pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, mut commands: mpsc::Receiver<EndpointCommand>) {
+        loop {
+            let next = self.heap.peek().map(|Reverse(e)| e.0);
+            tokio::select! {
+                m = inbound.recv() => match m {
+                    Some(m) => self.handle_inbound(m, Instant::now()),
+                    None => break,
+                },
+                c = commands.recv() => match c {
+                    Some(c) => self.handle_command(c, Instant::now()),
+                    None => break,
+                },
+                _ = sleep_until_opt(next) => self.handle_timers(Instant::now()),
+            }
+        }
+    }
+
+    fn arm(&mut self, at: Option<std::time::Instant>, target: TimerTarget) {
+        if let Some(at) = at {
+            self.seq += 1;
+            self.heap.push(Reverse(TimerEntry(Instant::from_std(at), self.seq, target)));
+        }
+    }
+
+    fn handle_timers(&mut self, now: Instant) {
+        while let Some(Reverse(e)) = self.heap.peek() {
+            if e.0 > now {
+                break;
+            }
+            let Some(Reverse(TimerEntry(_, _, target))) = self.heap.pop() else { break };
+            // Stale entries are harmless: handle_timeout is a no-op early.
+            match &target {
+                TimerTarget::InviteServer(k) => {
+                    if let Some(s) = self.invite_servers.get_mut(k) {
+                        s.tx.handle_timeout(std_now(now));
+                    }
+                }
+                TimerTarget::NonInviteServer(k) => {
+                    if let Some(s) = self.servers.get_mut(k) {
+                        s.0.handle_timeout(std_now(now));
+                    }
+                }
+                TimerTarget::Client(k) => {
+                    if let Some(c) = self.clients.get_mut(k) {
+                        c.tx.handle_timeout(std_now(now));
+                    }
+                }
+                TimerTarget::Ok2xx(id, n) => {
+                    if let Some(o) = self.ok2xx.get_mut(&(id.clone(), *n)) {
+                        o.0.handle_timeout(std_now(now));
+                    }
+                }
+            }
+            self.drive(target);
+        }
+    }
+
+    /// Drains a transaction's transmits and events, re-arms its timer and
+    /// forgets it once terminated.
+    fn drive(&mut self, target: TimerTarget) {
+        match &target {
+            TimerTarget::InviteServer(k) => {
+                let Some(s) = self.invite_servers.get_mut(k) else { return };
+                let mut out = Vec::new();
+                while let Some(r) = s.tx.poll_transmit() {
+                    out.push(r);
+                }
+                let flow = s.flow;
+                let mut timeout = false;
+                while let Some(ev) = s.tx.poll_event() {
+                    timeout |= matches!(ev, TransactionEvent::Timeout);
+                }
+                let (next, done, call_id) = (s.tx.poll_timeout(), s.tx.is_terminated(), s.call_id.clone());
+                for r in out {
+                    self.send_response(flow, &r);
+                }
+                if timeout {
+                    debug!(%call_id, "INVITE server transaction timed out waiting for ACK");
+                }
+                if done {
+                    self.invite_servers.remove(k);
+                } else {
+                    self.arm(next, target);
+                }
+            }
+            TimerTarget::NonInviteServer(k) => {
+                let Some((tx, flow)) = self.servers.get_mut(k) else { return };
+                let flow = *flow;
+                let mut out = Vec::new();
+                while let Some(r) = tx.poll_transmit() {
+                    out.push(r);
+                }
+                while tx.poll_event().is_some() {}
+                let (next, done) = (tx.poll_timeout(), tx.is_terminated());
+                for r in out {
+                    self.send_response(flow, &r);
+                }
+                if done {
+                    self.servers.remove(k);
+                } else {
+                    self.arm(next, target);
+                }
+            }
+            TimerTarget::Client(k) => {
+                let Some(c) = self.clients.get_mut(k) else { return };
+                let mut out = Vec::new();
+                while let Some(r) = c.tx.poll_transmit() {
+                    out.push(r);
+                }
+                let mut signals = Vec::new();
+                while let Some(ev) = c.tx.poll_event() {
+                    match ev {
+                        TransactionEvent::Response(r) => signals.push(CallSignal::Response(r)),
+                        TransactionEvent::Timeout => signals.push(CallSignal::RequestTimeout { method: c.method, cseq: c.cseq }),
+                        TransactionEvent::Terminated => {}
+                    }
+                }
+                let (flow, owner, next, done) = (c.flow, c.owner.clone(), c.tx.poll_timeout(), c.tx.is_terminated());
+                for r in out {
+                    self.transports.send(flow, wire::serialize(&SipMessage::Request(r)));
+                }
+                for s in signals {
+                    let _ = owner.try_send(s);
+                }
+                if done {
+                    self.clients.remove(k);
+                } else {
+                    self.arm(next, target);
+                }
+            }
+            TimerTarget::Ok2xx(id, n) => {
+                let key = (id.clone(), *n);
+                let Some((o, flow)) = self.ok2xx.get_mut(&key) else { return };
+                let flow = *flow;
+                let mut out = Vec::new();
+                while let Some(r) = o.poll_transmit() {
+                    out.push(r);
+                }
+                let mut timeout = false;
+                while let Some(ev) = o.poll_event() {
+                    timeout |= matches!(ev, TransactionEvent::Timeout);
+                }
+                let (next, done) = (o.poll_timeout(), o.is_done());
+                for r in out {
+                    self.send_response(flow, &r);
+                }
+                if timeout {
+                    if let Some(call) = self.calls.get(id) {
+                        let _ = call.try_send(CallSignal::AckTimeout);
+                    }
+                }
+                if done {
+                    self.ok2xx.remove(&key);
+                } else {
+                    self.arm(next, target);
+                }
+            }
+        }
+    }
+
+    /// Responses over UDP go where the top Via says (§18.2.2, RFC 3581);
+    /// over TCP, back on the connection the request came on.
+    fn send_response(&self, flow: Flow, resp: &Response) {
+        let flow = match flow {
+            Flow::Udp { listener, remote } => Flow::Udp { listener, remote: headers::response_destination(resp).unwrap_or(remote) },
+            tcp => tcp,
+        };
+        self.transports.send(flow, wire::serialize(&SipMessage::Response(resp.clone())));
+    }
+
+    /// A stateless answer (no transaction), for requests we reject before
+    /// a transaction can be keyed.
+    fn respond_stateless(&self, flow: Flow, req: &Request, status: StatusCode, extra: Vec<Header>) {
+        let mut resp = make_response(req, status, Some(&headers::new_tag()));
+        for h in extra {
+            resp.headers.push(h);
+        }
+        self.send_response(flow, &resp);
+    }
+
+    fn handle_inbound(&mut self, m: Inbound, now: Instant) {
+        match m {
+            Inbound::TcpOpened { conn, writer } => self.transports.tcp_opened(conn, writer),
+            Inbound::TcpClosed { conn } => self.transports.tcp_closed(conn),
+            Inbound::Message { msg, flow } => match *msg {
+                SipMessage::Request(req) => self.handle_request(req, flow, now),
+                SipMessage::Response(resp) => self.handle_response(resp, flow, now),
+            },
+        }
+    }
+
+    fn handle_response(&mut self, resp: Response, _flow: Flow, now: Instant) {
+        let Ok(key) = TransactionKey::from_response(&resp) else {
+            debug!("response without a usable Via branch dropped");
+            return;
+        };
+        match self.clients.get_mut(&key) {
+            Some(c) => {
+                c.tx.handle_response(resp, std_now(now));
+                self.drive(TimerTarget::Client(key));
+            }
+            // A 2xx retransmission for a transaction already gone, or a stray.
+            None => debug!(status = %resp.status_code, "response matches no client transaction"),
+        }
+    }
+
+    fn handle_request(&mut self, mut req: Request, flow: Flow, now: Instant) {
+        headers::stamp_received(&mut req, flow.remote());
+        if headers::top_via(&SipMessage::Request(req.clone())).is_err() {
+            // §8.2.6 routes responses by Via; without one we cannot answer.
+            self.transports.stats.dropped_garbage.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        if let Err(e) = headers::check_request(&req) {
+            if req.method != Method::Ack {
+                self.respond_stateless(flow, &req, status_with_reason(400, &format!("Bad Request ({e})")), vec![]);
+            }
+            return;
+        }
+        if let Err(e) = check_max_forwards(&req) {
+            self.respond_stateless(flow, &req, e, vec![]);
+            return;
+        }
+        let key = match TransactionKey::from_request(&req) {
+            Ok(k) => k,
+            Err(e) => {
+                if req.method != Method::Ack {
+                    self.respond_stateless(flow, &req, status_with_reason(400, &format!("Bad Request ({e})")), vec![]);
+                }
+                return;
+            }
+        };
+        let call_id = headers::call_id(&req.headers).unwrap_or_default().to_string();
+        let in_dialog = headers::to_tag(&req.headers).is_some();
+        match req.method {
+            Method::Ack => self.handle_ack(req, key, call_id, now),
+            Method::Invite => {
+                if let Some(s) = self.invite_servers.get_mut(&key) {
+                    s.tx.handle_request(&req, std_now(now));
+                    self.drive(TimerTarget::InviteServer(key));
+                    return;
+                }
+                let reliable = flow.is_reliable();
+                let tx = InviteServerTransaction::new(req.clone(), reliable, self.timers_cfg.clone(), std_now(now));
+                self.invite_servers.insert(key.clone(), ServerInvite { tx, flow, call_id: call_id.clone(), final_sent: false });
+                self.drive(TimerTarget::InviteServer(key.clone()));
+                if in_dialog {
+                    match self.calls.get(&call_id) {
+                        Some(call) => {
+                            let _ = call.try_send(CallSignal::Request { request: req, key });
+                        }
+                        None => self.respond(key, make_response(&req, StatusCode::CallTransactionDoesNotExist, None), now),
+                    }
+                    return;
+                }
+                if self.calls.contains_key(&call_id) {
+                    // Same Call-ID, new transaction, no To tag: a merged or
+                    // looped request (§8.2.2.2).
+                    self.respond(key, make_response(&req, StatusCode::LoopDetected, Some(&headers::new_tag())), now);
+                    return;
+                }
+                info!(%call_id, from = %flow.remote(), "new call");
+                let local_addr = self.transports.local_addr(flow);
+                let mailbox =
+                    self.spawner.spawn_call(IncomingCall { invite: req, key, flow, local_addr, endpoint: self.commands_tx.clone() });
+                self.calls.insert(call_id, mailbox);
+            }
+            _ => {
+                if let Some((tx, _)) = self.servers.get_mut(&key) {
+                    tx.handle_request(&req, std_now(now));
+                    self.drive(TimerTarget::NonInviteServer(key));
+                    return;
+                }
+                let tx = NonInviteServerTransaction::new(req.clone(), flow.is_reliable(), self.timers_cfg.clone(), std_now(now));
+                self.servers.insert(key.clone(), (tx, flow));
+                if req.method == Method::Cancel {
+                    self.handle_cancel(req, key, call_id, now);
+                } else if in_dialog || (self.calls.contains_key(&call_id) && req.method != Method::Options) {
+                    match self.calls.get(&call_id) {
+                        Some(call) => {
+                            let _ = call.try_send(CallSignal::Request { request: req, key });
+                        }
+                        None => self.respond(key, make_response(&req, StatusCode::CallTransactionDoesNotExist, None), now),
+                    }
+                } else {
+                    self.handle_out_of_dialog(req, key, now);
+                }
+            }
+        }
+    }
+
+    fn handle_ack(&mut self, req: Request, key: TransactionKey, call_id: String, now: Instant) {
+        // ACK for a non-2xx final: part of the INVITE transaction (§17.2.1).
+        if let Some(s) = self.invite_servers.get_mut(&key) {
+            if s.tx.state() == InviteServerState::Completed {
+                s.tx.handle_request(&req, std_now(now));
+                self.drive(TimerTarget::InviteServer(key));
+                return;
+            }
+        }
+        // ACK for a 2xx: its own transaction, goes to the dialog (§13.2.2.4).
+        let cseq = headers::cseq(&req.headers).map(|c| c.0).unwrap_or(0);
+        if let Some((o, _)) = self.ok2xx.get_mut(&(call_id.clone(), cseq)) {
+            o.ack_received();
+            self.drive(TimerTarget::Ok2xx(call_id.clone(), cseq));
+        }
+        if let Some(call) = self.calls.get(&call_id) {
+            let _ = call.try_send(CallSignal::Ack(req));
+        }
+    }
+
+    fn handle_cancel(&mut self, req: Request, key: TransactionKey, call_id: String, now: Instant) {
+        // §9.2: CANCEL matches the INVITE's server transaction.
+        let target = TransactionKey::for_invite_of_cancel(&req).ok();
+        let pending = target.as_ref().and_then(|k| self.invite_servers.get(k)).is_some_and(|s| !s.final_sent);
+        if pending {
+            self.respond(key, make_response(&req, StatusCode::OK, None), now);
+            if let Some(call) = self.calls.get(&call_id) {
+                let _ = call.try_send(CallSignal::Cancelled);
+            }
+        } else {
+            self.respond(key, make_response(&req, StatusCode::CallTransactionDoesNotExist, None), now);
+        }
+    }
+
+    fn handle_out_of_dialog(&mut self, req: Request, key: TransactionKey, now: Instant) {
+        let tag = headers::new_tag();
+        let resp = match req.method {
+            Method::Options => {
+                // §11.2: what we can do.
+                let mut r = make_response(&req, StatusCode::OK, Some(&tag));
+                r.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                r.headers.push(Header::Accept(rsip::headers::Accept::new("application/sdp, application/dtmf-relay, message/sipfrag")));
+                r.headers.push(Header::Supported(rsip::headers::Supported::new("replaces, norefersub")));
+                r
+            }
+            Method::Bye | Method::Info | Method::Notify | Method::Update | Method::PRack => {
+                make_response(&req, StatusCode::CallTransactionDoesNotExist, Some(&tag))
+            }
+            _ => {
+                // REGISTER, SUBSCRIBE, MESSAGE, PUBLISH, REFER outside a call.
+                let mut r = make_response(&req, StatusCode::MethodNotAllowed, Some(&tag));
+                r.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                r
+            }
+        };
+        self.respond(key, resp, now);
+    }
+
+    fn respond(&mut self, key: TransactionKey, response: Response, now: Instant) {
+        if let Some(s) = self.invite_servers.get_mut(&key) {
+            let code = response.status_code.code();
+            let call_id = s.call_id.clone();
+            let flow = s.flow;
+            if code >= 200 {
+                s.final_sent = true;
+            }
+            if (200..300).contains(&code) {
+                // The UAS core owns 2xx retransmission (§13.3.1.4).
+                let cseq = headers::cseq(&response.headers).map(|c| c.0).unwrap_or(0);
+                let o = Ok2xxRetransmitter::new(response.clone(), flow.is_reliable(), self.timers_cfg.clone(), std_now(now));
+                self.ok2xx.insert((call_id.clone(), cseq), (o, flow));
+                self.drive(TimerTarget::Ok2xx(call_id, cseq));
+                // Initial transmission goes out through the retransmitter;
+                // the transaction still moves to Accepted.
+                s_send_silently(self.invite_servers.get_mut(&key), response, now);
+            } else if let Some(s) = self.invite_servers.get_mut(&key) {
+                s.tx.send_response(response, std_now(now));
+            }
+            self.drive(TimerTarget::InviteServer(key));
+        } else if let Some((tx, _)) = self.servers.get_mut(&key) {
+            tx.send_response(response, std_now(now));
+            self.drive(TimerTarget::NonInviteServer(key));
+        } else {
+            warn!("response for a transaction that no longer exists dropped");
+        }
+    }
+
+    fn handle_command(&mut self, c: EndpointCommand, now: Instant) {
+        match c {
+            EndpointCommand::Respond { key, response } => self.respond(key, response, now),
+            EndpointCommand::SendRequest { request, flow, owner } => {
+                let Ok(key) = TransactionKey::from_request(&request) else {
+                    warn!("outgoing request without a branch dropped");
+                    return;
+                };
+                let (cseq, method) = headers::cseq(&request.headers).unwrap_or((0, request.method));
+                let tx = NonInviteClientTransaction::new(request, flow.is_reliable(), self.timers_cfg.clone(), std_now(now));
+                self.clients.insert(key.clone(), Client { tx, flow, owner, method, cseq });
+                self.drive(TimerTarget::Client(key));
+            }
+            EndpointCommand::CallEnded { call_id } => {
+                self.calls.remove(&call_id);
+            }
+        }
+    }
+}
+
+/// Hands a 2xx to the INVITE server transaction without transmitting it
+/// (the Ok2xxRetransmitter already sent it), so it moves to Accepted.
+fn s_send_silently(s: Option<&mut ServerInvite>, response: Response, now: Instant) {
+    if let Some(s) = s {
+        s.tx.send_response(response, std_now(now));
+        // Drop the transaction's own copy of the 2xx.
+        while s.tx.poll_transmit().is_some() {}
+    }
+}
+
+/// §8.2.6 / §16.3: Max-Forwards 0 on a request for us is 483.
+fn check_max_forwards(req: &Request) -> Result<(), StatusCode> {
+    use rsip::headers::UntypedHeader;
+    let mf = req.headers.iter().find_map(|h| match h {
+        Header::MaxForwards(m) => Some(m.value().trim().to_string()),
+        _ => None,
+    });
+    match mf {
+        Some(v) => match v.parse::<u32>() {
+            Ok(0) if req.method != Method::Options && req.method != Method::Ack => Err(StatusCode::TooManyHops),
+            Ok(_) => Ok(()),
+            Err(_) => Err(status_with_reason(400, "Bad Request (malformed Max-Forwards)")),
+        },
+        None => Ok(()),
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

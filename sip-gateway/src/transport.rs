@@ -1,0 +1,308 @@
+//! SIP transports (RFC 3261 §18): UDP datagrams and TCP streams framed by
+//! Content-Length (§18.3). Each socket has its own task that parses what
+//! arrives and hands whole messages to the endpoint; the endpoint sends
+//! through [`Transports`]. Malformed input is answered here with a 400 that
+//! names the fault when it carries a Via (§8.2.2 needs one to route the
+//! response), otherwise dropped and counted.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rsip::SipMessage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::config::ListenSpec;
+use crate::sip::wire::{self, WireError};
+
+/// Counters for input we could not use (exported as metrics later).
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    pub dropped_garbage: AtomicU64,
+    pub rejected_malformed: AtomicU64,
+}
+
+pub type ConnId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// A datagram on UDP listener `listener` from/to `remote`.
+    Udp { listener: usize, remote: SocketAddr },
+    /// A TCP connection.
+    Tcp { conn: ConnId, remote: SocketAddr },
+}
+
+impl Flow {
+    pub fn remote(&self) -> SocketAddr {
+        match self {
+            Flow::Udp { remote, .. } | Flow::Tcp { remote, .. } => *remote,
+        }
+    }
+    pub fn is_reliable(&self) -> bool {
+        matches!(self, Flow::Tcp { .. })
+    }
+}
+
+#[derive(Debug)]
+pub enum Inbound {
+    Message { msg: Box<SipMessage>, flow: Flow },
+    TcpOpened { conn: ConnId, writer: mpsc::Sender<Vec<u8>> },
+    TcpClosed { conn: ConnId },
+}
+
+/// The bound sockets; the endpoint owns this and sends through it.
+pub struct Transports {
+    pub udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    pub tcp: Vec<SocketAddr>,
+    pub stats: Arc<TransportStats>,
+    conns: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
+}
+
+impl Transports {
+    /// Binds every listen spec and spawns the reader tasks.
+    pub async fn bind(specs: &[ListenSpec], inbound: mpsc::Sender<Inbound>) -> std::io::Result<Self> {
+        let stats = Arc::new(TransportStats::default());
+        let next_conn = Arc::new(AtomicU64::new(1));
+        let mut udp = Vec::new();
+        let mut tcp = Vec::new();
+        for spec in specs {
+            match *spec {
+                ListenSpec::Udp(addr) => {
+                    let sock = Arc::new(UdpSocket::bind(addr).await?);
+                    let local = sock.local_addr()?;
+                    tokio::spawn(udp_reader(udp.len(), sock.clone(), inbound.clone(), stats.clone()));
+                    udp.push((local, sock));
+                }
+                ListenSpec::Tcp(addr) => {
+                    let listener = TcpListener::bind(addr).await?;
+                    tcp.push(listener.local_addr()?);
+                    tokio::spawn(tcp_acceptor(listener, inbound.clone(), stats.clone(), next_conn.clone()));
+                }
+            }
+        }
+        Ok(Self { udp, tcp, stats, conns: HashMap::new() })
+    }
+
+    pub fn tcp_opened(&mut self, conn: ConnId, writer: mpsc::Sender<Vec<u8>>) {
+        self.conns.insert(conn, writer);
+    }
+    pub fn tcp_closed(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+    }
+
+    /// Sends bytes on a flow. A closed TCP connection is reported, not
+    /// retried: RFC 3261 §18.2.2 would open a new one to the Via sent-by,
+    /// which behind NAT rarely works; UDP callers are unaffected.
+    pub fn send(&self, flow: Flow, bytes: Vec<u8>) -> bool {
+        match flow {
+            Flow::Udp { listener, remote } => match self.udp.get(listener).or(self.udp.first()) {
+                Some((_, sock)) => match sock.try_send_to(&bytes, remote) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        warn!(%remote, error = %e, "udp send failed");
+                        false
+                    }
+                },
+                None => false,
+            },
+            Flow::Tcp { conn, remote } => match self.conns.get(&conn) {
+                Some(w) => w.try_send(bytes).is_ok(),
+                None => {
+                    warn!(%remote, conn, "tcp connection gone; message not sent");
+                    false
+                }
+            },
+        }
+    }
+
+    /// The address we put in Via/Contact for a flow.
+    pub fn local_addr(&self, flow: Flow) -> SocketAddr {
+        match flow {
+            Flow::Udp { listener, .. } => self.udp.get(listener).or(self.udp.first()).map(|u| u.0),
+            Flow::Tcp { .. } => self.tcp.first().copied(),
+        }
+        .or_else(|| self.udp.first().map(|u| u.0))
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
+    }
+}
+
+async fn udp_reader(listener: usize, sock: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>, stats: Arc<TransportStats>) {
+    let mut buf = vec![0u8; wire::MAX_MESSAGE_SIZE + 1];
+    loop {
+        let (n, remote) = match sock.recv_from(&mut buf).await {
+            Ok(v) => v,
+            // ICMP port unreachable surfaces as an error on some systems.
+            Err(e) => {
+                debug!(error = %e, "udp recv error");
+                continue;
+            }
+        };
+        let raw = &buf[..n];
+        if raw.iter().all(|b| b.is_ascii_whitespace()) {
+            continue; // keep-alive (RFC 5626 §4.4.1 CRLF) or empty
+        }
+        match wire::parse_message(raw) {
+            Ok(msg) => {
+                if inbound.send(Inbound::Message { msg: Box::new(msg), flow: Flow::Udp { listener, remote } }).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if let Some(resp) = reject_malformed(raw, &e, &stats) {
+                    let _ = sock.send_to(&resp, remote).await;
+                }
+            }
+        }
+    }
+}
+
+async fn tcp_acceptor(listener: TcpListener, inbound: mpsc::Sender<Inbound>, stats: Arc<TransportStats>, next: Arc<AtomicU64>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let conn = next.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(tcp_connection(conn, stream, remote, inbound.clone(), stats.clone()));
+            }
+            Err(e) => {
+                warn!(error = %e, "tcp accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inbound: mpsc::Sender<Inbound>, stats: Arc<TransportStats>) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    let own_writer = tx.clone();
+    if inbound.send(Inbound::TcpOpened { conn, writer: tx }).await.is_err() {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let flow = Flow::Tcp { conn, remote };
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 8192];
+    'read: loop {
+        let n = match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            let skip = wire::skip_keepalive(&buf);
+            buf.drain(..skip);
+            match wire::frame_stream(&buf) {
+                Ok(None) => break,
+                Ok(Some(len)) => {
+                    let raw: Vec<u8> = buf.drain(..len).collect();
+                    match wire::parse_message(&raw) {
+                        Ok(msg) => {
+                            if inbound.send(Inbound::Message { msg: Box::new(msg), flow }).await.is_err() {
+                                break 'read;
+                            }
+                        }
+                        Err(e) => {
+                            // Framing held, so the stream stays usable.
+                            if let Some(resp) = reject_malformed(&raw, &e, &stats) {
+                                let _ = own_writer.send(resp).await;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    // The stream can no longer be framed (§18.3): answer if we
+                    // can, then close it.
+                    warn!(%remote, error = %e, "tcp framing error; closing");
+                    stats.rejected_malformed.fetch_add(1, Ordering::Relaxed);
+                    break 'read;
+                }
+            }
+        }
+    }
+    let _ = inbound.send(Inbound::TcpClosed { conn }).await;
+    writer.abort();
+}
+
+/// Builds a 400 for an unparsable request that still carries a Via, by
+/// copying its raw Via/From/To/Call-ID/CSeq lines (§8.2.6). Responses and
+/// Via-less garbage are dropped and counted.
+pub fn reject_malformed(raw: &[u8], err: &WireError, stats: &TransportStats) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut lines = head.lines();
+    let start = lines.next().unwrap_or("");
+    let keep = |name: &str| {
+        let n = name.trim().to_ascii_lowercase();
+        matches!(n.as_str(), "via" | "v" | "from" | "f" | "to" | "t" | "call-id" | "i" | "cseq")
+    };
+    let copied: Vec<&str> = lines.filter(|l| l.split_once(':').is_some_and(|(n, _)| keep(n))).collect();
+    let has_via =
+        copied.iter().any(|l| l.split_once(':').is_some_and(|(n, _)| matches!(n.trim().to_ascii_lowercase().as_str(), "via" | "v")));
+    if start.starts_with("SIP/") || !has_via || start.split_whitespace().count() != 3 {
+        stats.dropped_garbage.fetch_add(1, Ordering::Relaxed);
+        debug!(error = %err, "dropped unparsable message without a usable Via");
+        return None;
+    }
+    stats.rejected_malformed.fetch_add(1, Ordering::Relaxed);
+    let method = start.split_whitespace().next().unwrap_or("");
+    let mut out = if is_unknown_method(method) {
+        // §8.2.1: a method we do not implement is 501, with what we do.
+        format!("SIP/2.0 501 Not Implemented\r\nAllow: {ALLOW}\r\n")
+    } else {
+        let reason: String = err.to_string().chars().filter(|c| !c.is_control()).take(100).collect();
+        format!("SIP/2.0 400 Bad Request ({reason})\r\n")
+    };
+    for l in copied {
+        out.push_str(l.trim_end());
+        out.push_str("\r\n");
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    Some(out.into_bytes())
+}
+
+/// Methods we answer (the Allow header of 200 OPTIONS, 405 and 501).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY";
+
+/// A syntactically valid method token (§25.1) that rsip does not know.
+fn is_unknown_method(token: &str) -> bool {
+    !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+        && token.parse::<rsip::Method>().is_err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_request_with_via_gets_a_400_naming_the_fault() {
+        let stats = TransportStats::default();
+        let raw = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nCall-ID: c\r\nContent-Length: 999\r\n\r\nv=0";
+        let err = wire::parse_message(raw).unwrap_err();
+        let resp = String::from_utf8(reject_malformed(raw, &err, &stats).unwrap()).unwrap();
+        assert!(resp.starts_with("SIP/2.0 400 Bad Request (body shorter than Content-Length"), "{resp}");
+        assert!(resp.contains("Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\n"));
+        assert!(reject_malformed(b"hello world\r\n\r\n", &err, &stats).is_none());
+        assert_eq!(stats.dropped_garbage.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn unknown_method_gets_501_with_allow() {
+        let stats = TransportStats::default();
+        let raw = b"NEWMETHOD sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nCSeq: 1 NEWMETHOD\r\n\r\n";
+        let err = wire::parse_message(raw).unwrap_err();
+        let resp = String::from_utf8(reject_malformed(raw, &err, &stats).unwrap()).unwrap();
+        assert!(resp.starts_with("SIP/2.0 501 Not Implemented\r\nAllow: INVITE"), "{resp}");
+    }
+}

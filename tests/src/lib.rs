@@ -1,0 +1,325 @@
+//! Helpers for the end-to-end tests in `tests/tests/`: start the real
+//! `centralita` binary on loopback with OS-chosen ports, run SIPp
+//! scenarios against it, capture the RTP it sends, ask its admin API.
+//! Plain std (threads, sockets, processes): no async runtime needed here.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Repository root (the workspace).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The built gateway binary, next to the test executable's deps dir.
+pub fn gateway_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let bin = dir.join("centralita");
+    assert!(bin.exists(), "{} not built: run `cargo build -p sip-gateway --bin centralita` first (make test does)", bin.display());
+    bin
+}
+
+/// A fresh scratch directory under target/, removed on drop.
+pub struct Scratch(pub PathBuf);
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let base = repo_root().join("target").join("e2e");
+        let p = base.join(format!("{tag}-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Self(p)
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish() & 0xffff_ffff
+}
+
+/// A running gateway; killed on drop.
+pub struct Gateway {
+    child: Child,
+    pub sip_udp: SocketAddr,
+    pub sip_tcp: SocketAddr,
+    pub api: SocketAddr,
+    pub token: String,
+    pub log: PathBuf,
+    _dir: Scratch,
+}
+
+pub const AGENT_URI: &str = "sip:agent@127.0.0.1:5070";
+
+impl Gateway {
+    /// Starts the gateway with the demo flow; `extra` is appended to the
+    /// generated TOML (e.g. "[sip]\nanswer_delay_ms = 3000" is NOT allowed
+    /// twice; use `start_with` to replace sections).
+    pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// `sip_extra` lines go into the [sip] table.
+    pub fn start_with(sip_extra: &str) -> Self {
+        let dir = Scratch::new("gw");
+        let root = repo_root();
+        let cache = root.join("target").join("e2e-prompt-cache");
+        let cfg = format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n{sip_extra}\n\
+             [rtp]\naddress = \"127.0.0.1\"\nports = \"0\"\ninactivity_timeout = 20\n\
+             [api]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-token\"\n\
+             [flows]\ndefault = \"{flow}\"\n\
+             [transfer]\nagent_uri = \"{AGENT_URI}\"\nnotify_timeout = 10\n\
+             [prompts]\ndir = \"{prompts}\"\ncache_dir = \"{cache}\"\n",
+            flow = root.join("flows/demo.yaml").display(),
+            prompts = root.join("prompts/assets").display(),
+            cache = cache.display(),
+        );
+        let cfg_path = dir.0.join("centralita.toml");
+        std::fs::write(&cfg_path, cfg).expect("write config");
+        let log = dir.0.join("gateway.log");
+        let mut child = Command::new(gateway_binary())
+            .args(["run", "--config"])
+            .arg(&cfg_path)
+            .env("RUST_LOG", "info,sip_gateway=debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn centralita");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(l)) = lines.next() {
+                let _ = tx.send(l);
+            }
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("gateway did not start; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+        };
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
+        let sip: Vec<String> = v["sip"].as_array().expect("sip").iter().map(|s| s.as_str().unwrap_or_default().to_string()).collect();
+        let find = |p: &str| -> SocketAddr {
+            sip.iter().find_map(|s| s.strip_prefix(p)).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("no {p} listener in {sip:?}"))
+        };
+        Self {
+            sip_udp: find("udp:"),
+            sip_tcp: find("tcp:"),
+            api: v["api"].as_str().and_then(|a| a.parse().ok()).expect("api addr"),
+            token: "test-token".into(),
+            log,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET on the admin API with the bearer token: (status, JSON body).
+    pub fn api_get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        http_get(self.api, path, token)
+    }
+
+    /// Waits (polling the API) until no call is active.
+    pub fn wait_idle(&self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            let (_, v) = self.api_get("/v1/calls", Some(&self.token));
+            if v["calls"].as_array().is_some_and(|a| a.is_empty()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Open file descriptors of the gateway process (sockets included).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- gateway log ----\n{}", self.log_text());
+        }
+    }
+}
+
+pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).expect("connect api");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").expect("write");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).expect("read");
+    let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// A free UDP port on loopback (bound by the OS, then released) for SIPp's
+/// media port, which SIPp cannot let the OS choose.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Runs a SIPp scenario (text with `@NAME@` placeholders replaced) against
+/// `target`; returns its output. Statistics and error logs go to `dir`.
+pub fn sipp(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args: &[&str], dir: &Path) -> Output {
+    let mut text = scenario.to_string();
+    for (k, v) in vars {
+        text = text.replace(&format!("@{k}@"), v);
+    }
+    let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
+    std::fs::write(&sf, text).expect("write scenario");
+    let mp = free_udp_port().to_string();
+    Command::new("sipp")
+        .arg(target.to_string())
+        .args(["-sf"])
+        .arg(&sf)
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", &mp, "-bg"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sipp (install it with scripts/install-deps.sh)")
+}
+
+/// Runs SIPp in the foreground (no -bg) and returns the output; fails the
+/// test with SIPp's own messages when it exits non-zero.
+pub fn sipp_ok(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args: &[&str], dir: &Path) -> Output {
+    let mut text = scenario.to_string();
+    for (k, v) in vars {
+        text = text.replace(&format!("@{k}@"), v);
+    }
+    let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
+    std::fs::write(&sf, text).expect("write scenario");
+    let mp = free_udp_port().to_string();
+    let out = Command::new("sipp")
+        .arg(target.to_string())
+        .args(["-sf"])
+        .arg(&sf)
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", &mp, "-nostdin", "-trace_err", "-timeout", "60s", "-timeout_error"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sipp (install it with scripts/install-deps.sh)");
+    if !out.status.success() {
+        let errs: String = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        panic!(
+            "sipp failed ({}):\nstdout:\n{}\nstderr:\n{}\nerrors:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            errs
+        );
+    }
+    out
+}
+
+/// What an RTP receiver saw.
+#[derive(Debug, Default, Clone)]
+pub struct RtpCapture {
+    pub packets: usize,
+    /// Packets whose µ-law payload is above silence level.
+    pub loud_packets: usize,
+    pub markers: Vec<Instant>,
+    pub payload_types: Vec<u8>,
+    pub first_at: Option<Instant>,
+}
+
+/// Binds a UDP socket for RTP and records what arrives for `for_how_long`.
+pub fn capture_rtp(for_how_long: Duration) -> (u16, std::thread::JoinHandle<RtpCapture>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind rtp capture");
+    let port = sock.local_addr().expect("addr").port();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).ok();
+    let h = std::thread::spawn(move || {
+        let mut cap = RtpCapture::default();
+        let until = Instant::now() + for_how_long;
+        let mut buf = [0u8; 2048];
+        while Instant::now() < until {
+            let Ok(n) = sock.recv(&mut buf) else { continue };
+            if n < 12 || buf[0] >> 6 != 2 {
+                continue;
+            }
+            let now = Instant::now();
+            cap.packets += 1;
+            cap.first_at.get_or_insert(now);
+            let pt = buf[1] & 0x7f;
+            if !cap.payload_types.contains(&pt) {
+                cap.payload_types.push(pt);
+            }
+            if buf[1] & 0x80 != 0 {
+                cap.markers.push(now);
+            }
+            if pt == 0 && ulaw_rms(&buf[12..n]) > 300.0 {
+                cap.loud_packets += 1;
+            }
+        }
+        cap
+    });
+    (port, h)
+}
+
+/// RMS of µ-law bytes as linear samples.
+pub fn ulaw_rms(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = bytes.iter().map(|&b| f64::from(ulaw_to_linear(b)).powi(2)).sum();
+    (sum / bytes.len() as f64).sqrt()
+}
+
+/// G.711 µ-law expansion (ITU-T G.711), for checking what we hear.
+pub fn ulaw_to_linear(b: u8) -> i16 {
+    let u = !b;
+    let sign = u & 0x80;
+    let exponent = (u >> 4) & 0x07;
+    let mantissa = u & 0x0f;
+    let magnitude = ((i32::from(mantissa) << 3) + 0x84) << exponent;
+    let v = magnitude - 0x84;
+    (if sign != 0 { -v } else { v }) as i16
+}
+
+/// Sends one raw datagram to `to` and returns the first response line, if
+/// any arrives within `wait`.
+pub fn udp_exchange(to: SocketAddr, msg: &[u8], wait: Duration) -> Option<String> {
+    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
+    s.set_read_timeout(Some(wait)).ok()?;
+    s.send_to(msg, to).ok()?;
+    let mut buf = [0u8; 65536];
+    let n = s.recv(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).to_string())
+}

@@ -1,0 +1,74 @@
+//! Issue #3: malformed SIP gets 400 (or is dropped) and never disturbs a
+//! healthy call; out-of-dialog OPTIONS and unknown methods are answered.
+//! Uses the RFC 4475 torture messages from ../shared when present.
+
+use std::time::Duration;
+
+use centralita_e2e::{free_udp_port, repo_root, sipp_ok, udp_exchange, Gateway, Scratch};
+
+const WAIT: Duration = Duration::from_millis(1500);
+
+#[test]
+fn malformed_requests_get_400_and_garbage_is_dropped() {
+    let gw = Gateway::start();
+    let bad_len = "INVITE sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbad1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: bad1\r\nCSeq: 1 INVITE\r\nContent-Length: 500\r\n\r\nv=0\r\n";
+    let r = udp_exchange(gw.sip_udp, bad_len.as_bytes(), WAIT).expect("a 400 for a bad Content-Length");
+    assert!(r.starts_with("SIP/2.0 400"), "{r}");
+    assert!(r.contains("Content-Length"), "reason names the fault: {r}");
+
+    let no_callid = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKbad2\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    let r = udp_exchange(gw.sip_udp, no_callid.as_bytes(), WAIT).expect("a 400 for a missing Call-ID");
+    assert!(r.starts_with("SIP/2.0 400") && r.contains("Call-ID"), "{r}");
+
+    let huge = format!(
+        "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbad3\r\nX-Huge: {}\r\n\r\n",
+        "a".repeat(60_000)
+    );
+    let _ = udp_exchange(gw.sip_udp, huge.as_bytes(), Duration::from_millis(300));
+    for garbage in [&b"\x00\x01\x02 hello"[..], b"NOT SIP AT ALL\r\n\r\n", b"INVITE sip:a SIP/2.0\r\nFrom: x\r\n\r\n"] {
+        assert_eq!(udp_exchange(gw.sip_udp, garbage, Duration::from_millis(300)), None, "garbage without Via must be dropped");
+    }
+
+    let options = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKok1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: ok1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\r\n";
+    let r = udp_exchange(gw.sip_udp, options.as_bytes(), WAIT).expect("200 to OPTIONS");
+    assert!(r.starts_with("SIP/2.0 200") && r.contains("Allow: INVITE"), "{r}");
+
+    let unknown = options.replace("OPTIONS", "FOOBAR");
+    let r = udp_exchange(gw.sip_udp, unknown.as_bytes(), WAIT).expect("501 to an unknown method");
+    assert!(r.starts_with("SIP/2.0 501"), "{r}");
+}
+
+#[test]
+fn torture_messages_never_break_a_healthy_call() {
+    let gw = Gateway::start();
+    let dir = Scratch::new("torture");
+    let corpus = repo_root().parent().map(|p| p.join("shared/sip-torture-rfc4475")).filter(|p| p.is_dir());
+    let scenario = std::fs::read_to_string(repo_root().join("tests/scenarios/caller_bye.xml")).expect("scenario");
+    let vars = [("RTP_PORT", free_udp_port().to_string()), ("HOLD_MS", "4000".to_string())];
+    let target = gw.sip_udp;
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let mut sent = 0;
+        if let Some(dir) = corpus {
+            for e in std::fs::read_dir(dir).expect("corpus").flatten() {
+                if e.path().extension().is_some_and(|x| x == "dat") {
+                    let bytes = std::fs::read(e.path()).expect("read");
+                    let _ = udp_exchange(target, &bytes, Duration::from_millis(50));
+                    sent += 1;
+                }
+            }
+        }
+        // Truncated and oversized messages too.
+        let _ = udp_exchange(
+            target,
+            b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKt\r\nCall-ID:",
+            Duration::from_millis(50),
+        );
+        sent
+    });
+    sipp_ok(&scenario, &vars, gw.sip_udp, &["-m", "1"], &dir.0);
+    let sent = sender.join().expect("sender");
+    eprintln!("sent {sent} torture messages during the call");
+    let (status, _) = gw.api_get("/healthz", None);
+    assert_eq!(status, 200, "gateway alive");
+}
