@@ -71,12 +71,17 @@ impl Gateway {
 
     /// `sip_extra` lines go into the [sip] table.
     pub fn start_with(sip_extra: &str) -> Self {
+        Self::start_custom(sip_extra, 20)
+    }
+
+    /// `sip_extra` lines go into [sip]; `inactivity_s` is [rtp].inactivity_timeout.
+    pub fn start_custom(sip_extra: &str, inactivity_s: u64) -> Self {
         let dir = Scratch::new("gw");
         let root = repo_root();
         let cache = root.join("target").join("e2e-prompt-cache");
         let cfg = format!(
             "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n{sip_extra}\n\
-             [rtp]\naddress = \"127.0.0.1\"\nports = \"0\"\ninactivity_timeout = 20\n\
+             [rtp]\naddress = \"127.0.0.1\"\nports = \"0\"\ninactivity_timeout = {inactivity_s}\n\
              [api]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-token\"\n\
              [flows]\ndefault = \"{flow}\"\n\
              [transfer]\nagent_uri = \"{AGENT_URI}\"\nnotify_timeout = 10\n\

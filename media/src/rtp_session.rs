@@ -1,0 +1,478 @@
+//! The sans-IO RTP session of one call leg: paced G.711 playback out, DTMF
+//! and liveness in. No socket and no clock inside: inputs carry `now`,
+//! outputs are polled (`poll_transmit`, `poll_event`, `poll_timeout`).
+//!
+//! Implements:
+//! - RFC 3550 §5.1 header fields (via the `rtp` crate), random SSRC, sequence
+//!   and timestamp origins (§5.1, §8), sequence tracking and loss count of
+//!   Appendix A.1/A.3 (simplified: no probation, resync on a large jump or a
+//!   new SSRC). No RTCP yet.
+//! - RFC 3551 §4.1 marker bit and §4.2 20 ms packets: one packet per
+//!   absolute deadline `start + n × 20 ms`. After a stall of more than one
+//!   frame the missed deadlines are skipped, not burst: one packet goes out,
+//!   its timestamp advanced by the skipped frames so timestamps track wall
+//!   time, with the marker set as after a silence period. Prompt audio is
+//!   not consumed by skipped frames nor while not sending (hold): the prompt
+//!   is delayed, not cut.
+//! - The marker is also set on the first packet of the stream and of each
+//!   prompt. Silence is sent when no prompt plays (keeps NAT bindings and
+//!   the peer's latch alive).
+//! - Symmetric RTP (RFC 4961) with latching: the first valid packet's source
+//!   becomes the remote; packets from other sources are then ignored until
+//!   signalling announces a new address (`set_remote`).
+//! - RFC 3264 §5.1 directions: we send only in `SendRecv`/`SendOnly`.
+//! - RFC 4733 events in, and in-band DTMF (see [`crate::goertzel`]); the same
+//!   key from both sources within 200 ms is reported once.
+//!
+//! Decisions: `play` replaces the current prompt *without* a
+//! `PlaybackFinished` for the replaced one (the caller knows it replaced
+//! it); `stop_playback` does emit `PlaybackFinished` for the stopped one,
+//! even if none of it was sent yet. Inactivity is only supervised in
+//! `SendRecv` (a held peer may legitimately send nothing) and re-armed when
+//! `SendRecv` resumes.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rtp::header::Header;
+use webrtc_util::marshal::Marshal;
+
+use crate::codec::{Codec, FRAME_DURATION, FRAME_SAMPLES};
+use crate::goertzel::DtmfDetector;
+use crate::rfc4733::DtmfReceiver;
+use crate::rtp_packet::{parse, SeqState, HEADER_LEN};
+use crate::{MediaError, Pcm};
+
+/// The largest packet `poll_transmit` writes.
+pub const MAX_PACKET_LEN: usize = HEADER_LEN + FRAME_SAMPLES;
+const FRAME_NANOS: u64 = 20_000_000;
+/// Same key from both DTMF sources within this window is one press.
+const DTMF_DEDUP_WINDOW: Duration = Duration::from_millis(200);
+
+/// Parameters of one leg, usually from the SDP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpConfig {
+    pub codec: Codec,
+    /// Payload type negotiated for `telephone-event/8000`, if any.
+    pub telephone_event_pt: Option<u8>,
+    /// Address from SDP; replaced by the latched source when packets arrive.
+    pub remote: Option<SocketAddr>,
+    /// `MediaEvent::Inactive` after this long without valid RTP (zero: never).
+    pub inactivity_timeout: Duration,
+    pub ssrc: u32,
+    pub initial_sequence: u16,
+    pub initial_timestamp: u32,
+}
+
+impl RtpConfig {
+    /// Random SSRC, sequence and timestamp origins (RFC 3550 §5.1), no
+    /// telephone-event, no remote yet, 60 s inactivity timeout.
+    pub fn new(codec: Codec) -> Self {
+        RtpConfig {
+            codec,
+            telephone_event_pt: None,
+            remote: None,
+            inactivity_timeout: Duration::from_secs(60),
+            ssrc: rand::random(),
+            initial_sequence: rand::random(),
+            initial_timestamp: rand::random(),
+        }
+    }
+}
+
+/// Our media direction (RFC 3264 §5.1), i.e. the one in our SDP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    /// Whether we may send RTP.
+    pub fn sends(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+}
+
+/// Where a DTMF key was detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DtmfSource {
+    /// RFC 4733 telephone-event packets.
+    Rfc4733,
+    /// Tones in the audio (Goertzel detector).
+    InBand,
+}
+
+/// What the session reports to the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// The remote address is now this packet source (symmetric RTP).
+    Latched(SocketAddr),
+    Dtmf {
+        digit: char,
+        source: DtmfSource,
+    },
+    /// The first packet of prompt `id` was produced.
+    PlaybackStarted {
+        id: u64,
+    },
+    /// The last packet of prompt `id` was produced, or it was stopped.
+    PlaybackFinished {
+        id: u64,
+    },
+    /// The very first RTP packet of the leg was produced.
+    FirstPacketSent,
+    /// No valid RTP for `inactivity_timeout` (reported once per silence).
+    Inactive,
+}
+
+/// Counters of one leg. Byte counts are payload octets (RFC 3550 §6.4.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RtpStats {
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    /// Datagrams dropped: not RTP v2, malformed, unknown payload type, or
+    /// from a source other than the latched one.
+    pub packets_ignored: u64,
+    /// Expected minus received, from sequence numbers (RFC 3550 A.3).
+    pub lost: u64,
+    /// The `now` of the timeout that produced the first packet.
+    pub first_packet_sent_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Playback {
+    pcm: Pcm,
+    id: u64,
+    position: usize,
+    started: bool,
+}
+
+/// One call leg's RTP state machine. See the module doc for the rules.
+#[derive(Debug)]
+pub struct RtpSession {
+    config: RtpConfig,
+    direction: Direction,
+    remote: Option<SocketAddr>,
+    signalled_remote: Option<SocketAddr>,
+    latched: bool,
+    header: Header,
+    start: Instant,
+    next_frame: u64,
+    ready: u32,
+    ready_at: Instant,
+    marker_pending: bool,
+    sent_any: bool,
+    playback: Option<Playback>,
+    events: VecDeque<MediaEvent>,
+    stats: RtpStats,
+    last_rx: Instant,
+    inactive_reported: bool,
+    rearm_inactivity: bool,
+    seq_state: Option<SeqState>,
+    lost_before: u64,
+    rfc4733: DtmfReceiver,
+    inband: DtmfDetector,
+    last_dtmf: Option<(char, DtmfSource, Instant)>,
+    decoded: [i16; FRAME_SAMPLES],
+}
+
+impl RtpSession {
+    /// A session whose first packet is due at `now` (once a remote is known).
+    pub fn new(config: RtpConfig, now: Instant) -> Self {
+        let header = Header {
+            version: 2,
+            payload_type: config.codec.payload_type(),
+            sequence_number: config.initial_sequence,
+            timestamp: config.initial_timestamp,
+            ssrc: config.ssrc,
+            ..Header::default()
+        };
+        RtpSession {
+            direction: Direction::SendRecv,
+            remote: config.remote,
+            signalled_remote: config.remote,
+            latched: false,
+            header,
+            start: now,
+            next_frame: 0,
+            ready: 0,
+            ready_at: now,
+            marker_pending: true,
+            sent_any: false,
+            playback: None,
+            events: VecDeque::with_capacity(16),
+            stats: RtpStats::default(),
+            last_rx: now,
+            inactive_reported: false,
+            rearm_inactivity: false,
+            seq_state: None,
+            lost_before: 0,
+            rfc4733: DtmfReceiver::new(),
+            inband: DtmfDetector::new(),
+            last_dtmf: None,
+            decoded: [0; FRAME_SAMPLES],
+            config,
+        }
+    }
+
+    /// The current remote address (signalled or latched).
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    fn can_send(&self) -> bool {
+        self.remote.is_some() && self.direction.sends()
+    }
+
+    fn supervised(&self) -> bool {
+        self.direction == Direction::SendRecv && !self.config.inactivity_timeout.is_zero()
+    }
+
+    /// `start + frame × 20 ms` (absolute: no drift); `None` past the clock's range.
+    fn deadline(&self, frame: u64) -> Option<Instant> {
+        self.start.checked_add(Duration::from_nanos(frame.checked_mul(FRAME_NANOS)?))
+    }
+
+    /// One datagram from the socket.
+    pub fn handle_receive(&mut self, datagram: &[u8], source: SocketAddr, now: Instant) {
+        self.touch(now);
+        let Some((header, payload)) = parse(datagram) else {
+            self.stats.packets_ignored += 1;
+            return;
+        };
+        let pt = header.payload_type;
+        let is_event = self.config.telephone_event_pt == Some(pt);
+        let is_audio = pt == self.config.codec.payload_type();
+        let foreign = self.latched && self.remote != Some(source);
+        if foreign || !(is_event || is_audio) {
+            self.stats.packets_ignored += 1;
+            return;
+        }
+        if !self.latched {
+            self.latched = true;
+            self.remote = Some(source);
+            self.events.push_back(MediaEvent::Latched(source));
+        }
+        self.last_rx = now;
+        self.inactive_reported = false;
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += payload.len() as u64;
+        self.track_sequence(header.ssrc, header.sequence_number);
+        if is_audio {
+            for chunk in payload.chunks(FRAME_SAMPLES) {
+                let n = self.config.codec.decode(chunk, &mut self.decoded);
+                self.inband.push(&self.decoded[..n]);
+            }
+            while let Some(digit) = self.inband.poll_digit() {
+                self.report_dtmf(digit, DtmfSource::InBand, now);
+            }
+        } else if let Some(digit) = self.rfc4733.handle_packet(header.timestamp, header.marker, payload) {
+            self.report_dtmf(digit, DtmfSource::Rfc4733, now);
+        }
+    }
+
+    fn track_sequence(&mut self, ssrc: u32, seq: u16) {
+        match self.seq_state.as_mut() {
+            Some(state) if state.ssrc == ssrc => {
+                if !state.update(seq) {
+                    self.lost_before += state.lost();
+                    *state = SeqState::new(ssrc, seq);
+                }
+            }
+            other => {
+                // A new source (first packet, or the peer switched streams).
+                self.lost_before += other.map_or(0, |old| old.lost());
+                self.seq_state = Some(SeqState::new(ssrc, seq));
+                self.rfc4733.reset();
+            }
+        }
+    }
+
+    fn report_dtmf(&mut self, digit: char, source: DtmfSource, now: Instant) {
+        if let Some((last, last_source, at)) = self.last_dtmf {
+            if last == digit && last_source != source && now.saturating_duration_since(at) < DTMF_DEDUP_WINDOW {
+                return;
+            }
+        }
+        self.last_dtmf = Some((digit, source, now));
+        self.events.push_back(MediaEvent::Dtmf { digit, source });
+    }
+
+    /// Starts prompt `id` at the next packet, replacing any current prompt
+    /// (no `PlaybackFinished` for the replaced one). `pcm` must be 8000 Hz.
+    /// `now` is taken for symmetry with the other inputs; it is not needed.
+    pub fn play(&mut self, pcm: Pcm, id: u64, now: Instant) -> Result<(), MediaError> {
+        if pcm.rate != self.config.codec.clock_rate() {
+            return Err(MediaError::UnsupportedSampleRate { rate: pcm.rate });
+        }
+        self.touch(now);
+        self.playback = Some(Playback { pcm, id, position: 0, started: false });
+        Ok(())
+    }
+
+    /// Barge-in: the next packet is silence; emits `PlaybackFinished` for
+    /// the prompt that was playing (or queued), if any.
+    pub fn stop_playback(&mut self, now: Instant) {
+        self.touch(now);
+        if let Some(playback) = self.playback.take() {
+            self.events.push_back(MediaEvent::PlaybackFinished { id: playback.id });
+        }
+    }
+
+    /// A (new) address from signalling. A different address drops the latch
+    /// so the next packet's source is latched again; the same address
+    /// re-announced (e.g. in a re-INVITE) keeps the current latch.
+    pub fn set_remote(&mut self, addr: SocketAddr) {
+        if self.signalled_remote == Some(addr) && self.remote.is_some() {
+            return;
+        }
+        self.signalled_remote = Some(addr);
+        self.remote = Some(addr);
+        self.latched = false;
+    }
+
+    /// Our direction from the latest offer/answer. Hold stops sending;
+    /// resuming sends at once (skipped deadlines, marker set).
+    pub fn set_direction(&mut self, dir: Direction) {
+        if dir == Direction::SendRecv && self.direction != Direction::SendRecv {
+            self.rearm_inactivity = true;
+        }
+        if dir.sends() && !self.direction.sends() {
+            self.marker_pending = true;
+        }
+        self.direction = dir;
+    }
+
+    fn touch(&mut self, now: Instant) {
+        if self.rearm_inactivity {
+            self.rearm_inactivity = false;
+            self.last_rx = now;
+        }
+    }
+
+    /// Advances time: makes due packets ready and checks inactivity.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.touch(now);
+        if self.can_send() {
+            while let Some(deadline) = self.deadline(self.next_frame) {
+                if deadline > now {
+                    break;
+                }
+                let late = now - deadline;
+                if late > FRAME_DURATION {
+                    // Stalled (or resuming): skip, do not burst.
+                    let skipped = (late.as_nanos() / u128::from(FRAME_NANOS)) as u64;
+                    self.next_frame += skipped;
+                    self.ready = 0;
+                    self.marker_pending = true;
+                    continue;
+                }
+                // At most one frame of catch-up; anything older was dropped above.
+                self.ready = (self.ready + 1).min(2);
+                self.next_frame += 1;
+            }
+            self.ready_at = now;
+        }
+        if self.supervised() && !self.inactive_reported {
+            if let Some(deadline) = self.last_rx.checked_add(self.config.inactivity_timeout) {
+                if now >= deadline {
+                    self.inactive_reported = true;
+                    self.events.push_back(MediaEvent::Inactive);
+                }
+            }
+        }
+    }
+
+    /// Writes the next due packet into `buf` (at least [`MAX_PACKET_LEN`]
+    /// bytes) and returns its length and destination.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        if self.ready == 0 {
+            return None;
+        }
+        let remote = match self.remote {
+            Some(remote) if self.direction.sends() => remote,
+            _ => {
+                self.ready = 0;
+                return None;
+            }
+        };
+        let frame = self.next_frame - u64::from(self.ready);
+        self.ready -= 1;
+        if buf.len() < MAX_PACKET_LEN {
+            tracing::warn!(len = buf.len(), "RTP send buffer too small; frame dropped");
+            return None;
+        }
+        let codec = self.config.codec;
+        let mut marker = self.marker_pending || !self.sent_any;
+        if !self.sent_any {
+            self.sent_any = true;
+            self.stats.first_packet_sent_at = Some(self.ready_at);
+            self.events.push_back(MediaEvent::FirstPacketSent);
+        }
+        let payload = &mut buf[HEADER_LEN..MAX_PACKET_LEN];
+        match self.playback.as_mut() {
+            Some(playback) => {
+                if !playback.started {
+                    playback.started = true;
+                    marker = true;
+                    self.events.push_back(MediaEvent::PlaybackStarted { id: playback.id });
+                }
+                let rest = playback.pcm.samples.get(playback.position..).unwrap_or_default();
+                let n = codec.encode(rest, payload);
+                payload[n..].fill(codec.silence_byte());
+                playback.position += n;
+                if playback.position >= playback.pcm.samples.len() {
+                    self.events.push_back(MediaEvent::PlaybackFinished { id: playback.id });
+                    self.playback = None;
+                }
+            }
+            None => payload.fill(codec.silence_byte()),
+        }
+        self.header.marker = marker;
+        self.header.timestamp = self.config.initial_timestamp.wrapping_add((frame as u32).wrapping_mul(FRAME_SAMPLES as u32));
+        if let Err(e) = self.header.marshal_to(&mut buf[..HEADER_LEN]) {
+            tracing::warn!(error = %e, "RTP header marshal failed");
+            return None;
+        }
+        self.header.sequence_number = self.header.sequence_number.wrapping_add(1);
+        self.marker_pending = false;
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += FRAME_SAMPLES as u64;
+        Some((MAX_PACKET_LEN, remote))
+    }
+
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pacing = if self.can_send() { self.deadline(self.next_frame) } else { None };
+        let inactivity = if !self.supervised() || self.inactive_reported {
+            None
+        } else if self.rearm_inactivity {
+            Some(self.last_rx) // due now: re-arm from the caller's clock
+        } else {
+            self.last_rx.checked_add(self.config.inactivity_timeout)
+        };
+        match (pacing, inactivity) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn stats(&self) -> RtpStats {
+        let lost = self.lost_before + self.seq_state.map_or(0, |s| s.lost());
+        RtpStats { lost, ..self.stats }
+    }
+}

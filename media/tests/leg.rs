@@ -1,0 +1,122 @@
+//! The tokio edge on loopback: real sockets, real time.
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::*;
+use media::{bind_rtp_socket, spawn_media_leg, Codec, DtmfSource, MediaCommand, MediaError, MediaEvent, Pcm, RtpConfig, RtpSession};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+async fn recv_packet(peer: &UdpSocket) -> Option<Sent> {
+    let mut buf = [0u8; 1500];
+    let (len, _) = timeout(Duration::from_secs(2), peer.recv_from(&mut buf)).await.ok()?.ok()?;
+    Some(parse_sent(&buf[..len]))
+}
+
+async fn next_event(leg: &mut media::MediaLeg, within: Duration) -> Option<MediaEvent> {
+    timeout(within, leg.events.recv()).await.ok().flatten()
+}
+
+#[tokio::test]
+async fn plays_a_prompt_and_reports_rfc4733_digits() {
+    let (socket, port) = bind_rtp_socket(LOCALHOST, 0..=0).await.unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let mut config = RtpConfig::new(Codec::Pcmu);
+    config.telephone_event_pt = Some(101);
+    config.remote = Some(peer.local_addr().unwrap());
+    let session = RtpSession::new(config, tokio::time::Instant::now().into_std());
+    let mut leg = spawn_media_leg(socket, session);
+    assert_eq!(leg.local_port, port);
+
+    // A 500 ms 1 kHz tone: 25 packets.
+    let tone: Vec<i16> = (0..4000).map(|n| ((n as f32 * std::f32::consts::PI / 4.0).sin() * 10_000.0) as i16).collect();
+    leg.commands.send(MediaCommand::Play { pcm: Pcm::new(tone, 8000), id: 42 }).await.unwrap();
+    let mut prompt = Vec::new();
+    let mut last_seq = None;
+    while prompt.len() < 25 {
+        let p = recv_packet(&peer).await.expect("RTP keeps flowing");
+        if let Some(prev) = last_seq {
+            assert_eq!(p.seq, u16::wrapping_add(prev, 1), "in order, no gaps");
+        }
+        last_seq = Some(p.seq);
+        if p.payload.iter().any(|&b| b != 0xFF) {
+            prompt.push(p);
+        } else {
+            assert!(prompt.is_empty(), "no silence inside the prompt");
+        }
+    }
+    assert!(prompt[0].marker);
+    for w in prompt.windows(2) {
+        assert_eq!(w[1].ts.wrapping_sub(w[0].ts), 160);
+    }
+    // Silence follows the prompt.
+    assert!(recv_packet(&peer).await.unwrap().payload.iter().all(|&b| b == 0xFF));
+
+    let mut events = Vec::new();
+    while let Some(e) = next_event(&mut leg, Duration::from_millis(100)).await {
+        events.push(e);
+    }
+    assert!(events.contains(&MediaEvent::FirstPacketSent));
+    let started = events.iter().position(|e| *e == MediaEvent::PlaybackStarted { id: 42 }).unwrap();
+    let finished = events.iter().position(|e| *e == MediaEvent::PlaybackFinished { id: 42 }).unwrap();
+    assert!(started < finished);
+
+    // Digit 5: three end packets of one event (RFC 4733 §2.5.1.4).
+    let to: SocketAddr = (LOCALHOST, port).into();
+    for _ in 0..3 {
+        peer.send_to(&rtp_packet(101, false, 7, 48_000, 99, &[5, 0x8a, 0x03, 0x20]), to).await.unwrap();
+    }
+    let mut dtmf = Vec::new();
+    while let Some(e) = next_event(&mut leg, Duration::from_millis(300)).await {
+        if let MediaEvent::Dtmf { digit, source } = e {
+            dtmf.push((digit, source));
+        }
+    }
+    assert_eq!(dtmf, [('5', DtmfSource::Rfc4733)]);
+
+    leg.commands.send(MediaCommand::Close).await.unwrap();
+    let stats = timeout(Duration::from_secs(2), leg.task).await.unwrap().unwrap();
+    assert_eq!(stats.packets_received, 3);
+    assert!(stats.packets_sent >= 26 && stats.first_packet_sent_at.is_some());
+}
+
+#[tokio::test]
+async fn dropping_the_command_sender_ends_the_task() {
+    let (socket, _) = bind_rtp_socket(LOCALHOST, 0..=0).await.unwrap();
+    let session = RtpSession::new(RtpConfig::new(Codec::Pcma), tokio::time::Instant::now().into_std());
+    let leg = spawn_media_leg(socket, session);
+    drop(leg.commands);
+    let stats = timeout(Duration::from_secs(2), leg.task).await.unwrap().unwrap();
+    assert_eq!(stats.packets_sent, 0, "no remote, nothing sent");
+}
+
+#[tokio::test]
+async fn a_rejected_prompt_still_finishes() {
+    let (socket, _) = bind_rtp_socket(LOCALHOST, 0..=0).await.unwrap();
+    let session = RtpSession::new(RtpConfig::new(Codec::Pcmu), tokio::time::Instant::now().into_std());
+    let mut leg = spawn_media_leg(socket, session);
+    leg.commands.send(MediaCommand::Play { pcm: Pcm::new(vec![0i16; 160], 16_000), id: 9 }).await.unwrap();
+    assert_eq!(next_event(&mut leg, Duration::from_secs(2)).await, Some(MediaEvent::PlaybackFinished { id: 9 }));
+}
+
+#[tokio::test]
+async fn binds_even_ports_in_the_range() {
+    // Find an even port the OS considers free, then ask for a range around it.
+    let probe = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let p = probe.local_addr().unwrap().port() & !1;
+    drop(probe);
+    let (a, port_a) = bind_rtp_socket(LOCALHOST, p..=p.saturating_add(9)).await.unwrap();
+    assert!(port_a % 2 == 0 && (p..=p.saturating_add(9)).contains(&port_a));
+    assert_eq!(a.local_addr().unwrap().port(), port_a);
+    // The only even port of the range is taken.
+    let err = bind_rtp_socket(LOCALHOST, port_a..=port_a + 1).await.unwrap_err();
+    assert!(matches!(err, MediaError::NoFreePort { .. }), "{err}");
+    // No even port at all, or an inverted range.
+    assert!(matches!(bind_rtp_socket(LOCALHOST, 40_001..=40_001).await, Err(MediaError::InvalidPortRange { .. })));
+    let (high, low) = (40_010, 40_000);
+    assert!(matches!(bind_rtp_socket(LOCALHOST, high..=low).await, Err(MediaError::InvalidPortRange { .. })));
+}
