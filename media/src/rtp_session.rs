@@ -54,6 +54,9 @@ const DTMF_DEDUP_WINDOW: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtpConfig {
     pub codec: Codec,
+    /// Payload type of the audio codec: its static one (0/8) or the dynamic
+    /// one the SDP mapped to it (RFC 3551 §6 allows PCMU as, say, 96).
+    pub payload_type: u8,
     /// Payload type negotiated for `telephone-event/8000`, if any.
     pub telephone_event_pt: Option<u8>,
     /// Address from SDP; replaced by the latched source when packets arrive.
@@ -71,6 +74,7 @@ impl RtpConfig {
     pub fn new(codec: Codec) -> Self {
         RtpConfig {
             codec,
+            payload_type: codec.payload_type(),
             telephone_event_pt: None,
             remote: None,
             inactivity_timeout: Duration::from_secs(60),
@@ -178,6 +182,9 @@ pub struct RtpSession {
     lost_before: u64,
     rfc4733: DtmfReceiver,
     inband: DtmfDetector,
+    /// Set once the peer sends RFC 4733 events: it signals keys that way,
+    /// so in-band detection (which speech can talk off) is switched off.
+    rfc4733_seen: bool,
     last_dtmf: Option<(char, DtmfSource, Instant)>,
     decoded: [i16; FRAME_SAMPLES],
 }
@@ -187,7 +194,7 @@ impl RtpSession {
     pub fn new(config: RtpConfig, now: Instant) -> Self {
         let header = Header {
             version: 2,
-            payload_type: config.codec.payload_type(),
+            payload_type: config.payload_type,
             sequence_number: config.initial_sequence,
             timestamp: config.initial_timestamp,
             ssrc: config.ssrc,
@@ -215,6 +222,7 @@ impl RtpSession {
             lost_before: 0,
             rfc4733: DtmfReceiver::new(),
             inband: DtmfDetector::new(),
+            rfc4733_seen: false,
             last_dtmf: None,
             decoded: [0; FRAME_SAMPLES],
             config,
@@ -252,7 +260,7 @@ impl RtpSession {
         };
         let pt = header.payload_type;
         let is_event = self.config.telephone_event_pt == Some(pt);
-        let is_audio = pt == self.config.codec.payload_type();
+        let is_audio = pt == self.config.payload_type;
         let foreign = self.latched && self.remote != Some(source);
         if foreign || !(is_event || is_audio) {
             self.stats.packets_ignored += 1;
@@ -268,7 +276,7 @@ impl RtpSession {
         self.stats.packets_received += 1;
         self.stats.bytes_received += payload.len() as u64;
         self.track_sequence(header.ssrc, header.sequence_number);
-        if is_audio {
+        if is_audio && !self.rfc4733_seen {
             for chunk in payload.chunks(FRAME_SAMPLES) {
                 let n = self.config.codec.decode(chunk, &mut self.decoded);
                 self.inband.push(&self.decoded[..n]);
@@ -276,7 +284,13 @@ impl RtpSession {
             while let Some(digit) = self.inband.poll_digit() {
                 self.report_dtmf(digit, DtmfSource::InBand, now);
             }
-        } else if let Some(digit) = self.rfc4733.handle_packet(header.timestamp, header.marker, payload) {
+        } else if is_event {
+            self.rfc4733_seen = true;
+        }
+        if !is_event {
+            return;
+        }
+        if let Some(digit) = self.rfc4733.handle_packet(header.timestamp, header.marker, payload) {
             self.report_dtmf(digit, DtmfSource::Rfc4733, now);
         }
     }

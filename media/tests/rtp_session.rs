@@ -17,6 +17,7 @@ fn addr(s: &str) -> SocketAddr {
 
 fn config(remote: Option<&str>) -> RtpConfig {
     RtpConfig {
+        payload_type: Codec::Pcmu.payload_type(),
         codec: Codec::Pcmu,
         telephone_event_pt: Some(101),
         remote: remote.map(addr),
@@ -403,4 +404,37 @@ fn bad_packets_are_ignored_without_panicking() {
     let before = h.session.stats().bytes_received;
     h.receive(&rich, PEER);
     assert_eq!(h.session.stats().bytes_received - before, 160);
+}
+
+#[test]
+fn once_the_peer_signals_rfc4733_inband_detection_is_off() {
+    // A peer that sends telephone-event signals keys that way; tones in its
+    // audio (music on hold, talk-off) must not become digits.
+    let mut h = Harness::new(config(Some(PEER)));
+    h.receive(&rtp_packet(101, true, 50, 1_000, 77, &[1, 0x8a, 3, 0]), PEER);
+    assert_eq!(h.take_events().iter().filter(|e| matches!(e, MediaEvent::Dtmf { .. })).count(), 1);
+    for p in tone_packets('5', 120.0, 100) {
+        h.now += Duration::from_millis(20);
+        h.receive(&p, PEER);
+    }
+    assert!(!h.take_events().iter().any(|e| matches!(e, MediaEvent::Dtmf { .. })), "in-band tone ignored");
+}
+
+#[test]
+fn a_dynamic_payload_type_for_pcmu_is_sent_and_received() {
+    let mut cfg = config(Some(PEER));
+    cfg.payload_type = 96;
+    let mut h = Harness::new(cfg);
+    for p in tone_packets('7', 80.0, 10) {
+        let mut p = p;
+        p[1] = (p[1] & 0x80) | 96;
+        h.now += Duration::from_millis(20);
+        h.receive(&p, PEER);
+    }
+    assert!(h.take_events().contains(&MediaEvent::Dtmf { digit: '7', source: DtmfSource::InBand }), "PT 96 decoded as PCMU");
+    let mut buf = [0u8; 256];
+    h.session.handle_timeout(h.now);
+    let (n, _) = h.session.poll_transmit(&mut buf).expect("a packet");
+    assert!(n > 12);
+    assert_eq!(buf[1] & 0x7f, 96, "sent with the negotiated payload type");
 }

@@ -103,6 +103,7 @@ impl Call {
         let (Some(n), Some(sock)) = (self.negotiated.clone(), self.rtp_socket.take()) else { return };
         let config = RtpConfig {
             codec: n.codec,
+            payload_type: n.payload_type,
             telephone_event_pt: n.telephone_event,
             remote: n.remote,
             inactivity_timeout: self.shared.config.rtp_inactivity(),
