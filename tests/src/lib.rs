@@ -318,6 +318,27 @@ pub fn ulaw_to_linear(b: u8) -> i16 {
     (if sign != 0 { -v } else { v }) as i16
 }
 
+/// Sends one raw datagram and collects every datagram that comes back
+/// until a final (>= 200) response or `wait` passes.
+pub fn udp_until_final(to: SocketAddr, msg: &[u8], wait: Duration) -> Vec<String> {
+    let Ok(s) = UdpSocket::bind("127.0.0.1:0") else { return Vec::new() };
+    s.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    if s.send_to(msg, to).is_err() {
+        return Vec::new();
+    }
+    let (until, mut got, mut buf) = (Instant::now() + wait, Vec::new(), [0u8; 65536]);
+    while Instant::now() < until {
+        let Ok(n) = s.recv(&mut buf) else { continue };
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        let code: u16 = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        got.push(text);
+        if code >= 200 {
+            break;
+        }
+    }
+    got
+}
+
 /// Sends one raw datagram to `to` and returns the first response line, if
 /// any arrives within `wait`.
 pub fn udp_exchange(to: SocketAddr, msg: &[u8], wait: Duration) -> Option<String> {

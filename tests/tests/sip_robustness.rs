@@ -72,3 +72,17 @@ fn torture_messages_never_break_a_healthy_call() {
     let (status, _) = gw.api_get("/healthz", None);
     assert_eq!(status, 200, "gateway alive");
 }
+
+#[test]
+fn offer_without_a_common_codec_gets_488_with_warning() {
+    let gw = Gateway::start();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n";
+    let invite = format!(
+        "INVITE sip:5550100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKg722\r\nFrom: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:5550100@127.0.0.1>\r\nCall-ID: g722-only\r\nCSeq: 1 INVITE\r\nContact: <sip:x@127.0.0.1:9>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let got = centralita_e2e::udp_until_final(gw.sip_udp, invite.as_bytes(), Duration::from_secs(5));
+    let last = got.last().expect("responses");
+    assert!(last.starts_with("SIP/2.0 488"), "{got:?}");
+    assert!(last.contains("Warning: 305 centralita \"Not Acceptable Here (no common codec"), "{last}");
+}

@@ -241,7 +241,8 @@ impl Call {
 
     fn reject(&mut self, status: StatusCode) {
         tracing::info!(status = %status, "call rejected");
-        let resp = crate::sip::headers::make_response(&self.invite, status, Some(&self.local_tag));
+        let mut resp = crate::sip::headers::make_response(&self.invite, status, Some(&self.local_tag));
+        crate::sip::headers::add_media_warning(&mut resp);
         self.respond(self.invite_key.clone(), resp);
         self.phase = Phase::Ended;
     }

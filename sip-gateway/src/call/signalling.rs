@@ -200,7 +200,9 @@ impl Call {
                     self.negotiated = Some(n);
                 }
                 Err(e) => {
-                    self.respond(key, make_response(&req, status_with_reason(488, &format!("Not Acceptable Here ({e})")), None));
+                    let mut r = make_response(&req, status_with_reason(488, &format!("Not Acceptable Here ({e})")), None);
+                    headers::add_media_warning(&mut r);
+                    self.respond(key, r);
                     return;
                 }
             }

@@ -228,6 +228,19 @@ pub fn status_with_reason(code: u16, reason: &str) -> StatusCode {
     StatusCode::Other(code, clean)
 }
 
+/// RFC 3261 §20.43: a 488 says why with `Warning: 305 <agent> "<text>"`
+/// (305 = Incompatible media format).
+pub fn add_media_warning(resp: &mut Response) {
+    if resp.status_code.code() != 488 {
+        return;
+    }
+    let text = match &resp.status_code {
+        StatusCode::Other(_, reason) => reason.replace('"', "'"),
+        _ => "Incompatible media format".into(),
+    };
+    resp.headers.push(Header::Warning(rsip::headers::Warning::new(format!("305 centralita \"{text}\""))));
+}
+
 /// A fresh branch with the RFC 3261 magic cookie.
 pub fn new_branch() -> String {
     format!("z9hG4bK{}", random_token(16))
