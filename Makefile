@@ -2,7 +2,7 @@
 # (scripts/install-deps.sh) and share one target dir.
 CARGO ?= cargo
 
-.PHONY: run test deps build lint
+.PHONY: run test deps build lint bench bench-load
 
 deps:
 	bash scripts/install-deps.sh
@@ -22,3 +22,10 @@ test: build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Micro-benchmarks (criterion) and the SIPp load harness (BENCHMARKS.md).
+bench:
+	$(CARGO) bench -p media -p sip-gateway
+
+bench-load:
+	bash scripts/bench-load.sh $(ARGS)

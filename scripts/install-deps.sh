@@ -8,7 +8,7 @@ have sipp      || need+=(sip-tester)
 have baresip   || need+=(baresip)
 have espeak-ng || need+=(espeak-ng)
 have sox       || need+=(sox)
-have tshark    || true   # optional, for debugging only
+have tcpdump   || need+=(tcpdump)   # the load harness measures RTP on loopback
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "install-deps: installing ${need[*]}" >&2

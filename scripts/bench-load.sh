@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Load harness (issue #7): builds the release gateway and drives it with SIPp.
+#   scripts/bench-load.sh            full ramp (minutes); figures go in BENCHMARKS.md
+#   scripts/bench-load.sh --smoke    a few calls: proves the harness works (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cargo build --release -p sip-gateway --bin centralita
+ulimit -n 65536 2>/dev/null || true
+exec python3 scripts/bench_load.py "$@"
