@@ -20,6 +20,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/metrics", get(|| async { ([("content-type", "text/plain; version=0.0.4")], crate::metrics::metrics().encode()) }))
         .route("/v1/calls", get(list_calls))
         .route("/v1/calls/{id}/context", get(call_context))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })

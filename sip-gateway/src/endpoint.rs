@@ -313,6 +313,8 @@ impl Endpoint {
     /// Responses over UDP go where the top Via says (§18.2.2, RFC 3581);
     /// over TCP, back on the connection the request came on.
     fn send_response(&self, flow: Flow, resp: &Response) {
+        let code = resp.status_code.code().to_string();
+        crate::metrics::metrics().sip_responses.get_or_create(&crate::metrics::CodeLabel { code }).inc();
         let flow = match flow {
             Flow::Udp { listener, remote } => Flow::Udp { listener, remote: headers::response_destination(resp).unwrap_or(remote) },
             tcp => tcp,
@@ -357,10 +359,11 @@ impl Endpoint {
     }
 
     fn handle_request(&mut self, mut req: Request, flow: Flow, now: Instant) {
+        crate::metrics::metrics().sip_requests.get_or_create(&crate::metrics::MethodLabel { method: req.method.to_string() }).inc();
         headers::stamp_received(&mut req, flow.remote());
         if headers::top_via(&SipMessage::Request(req.clone())).is_err() {
             // §8.2.6 routes responses by Via; without one we cannot answer.
-            self.transports.stats.dropped_garbage.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::metrics::metrics().sip_dropped.inc();
             return;
         }
         if let Err(e) = headers::check_request(&req) {

@@ -6,6 +6,7 @@ pub mod call;
 pub mod config;
 pub mod dialog;
 pub mod endpoint;
+pub mod metrics;
 pub mod refer;
 pub mod registry;
 pub mod sdp;

@@ -19,13 +19,6 @@ use tracing::{debug, warn};
 use crate::config::ListenSpec;
 use crate::sip::wire::{self, WireError};
 
-/// Counters for input we could not use (exported as metrics later).
-#[derive(Debug, Default)]
-pub struct TransportStats {
-    pub dropped_garbage: AtomicU64,
-    pub rejected_malformed: AtomicU64,
-}
-
 pub type ConnId = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,14 +51,12 @@ pub enum Inbound {
 pub struct Transports {
     pub udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     pub tcp: Vec<SocketAddr>,
-    pub stats: Arc<TransportStats>,
     conns: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
 }
 
 impl Transports {
     /// Binds every listen spec and spawns the reader tasks.
     pub async fn bind(specs: &[ListenSpec], inbound: mpsc::Sender<Inbound>) -> std::io::Result<Self> {
-        let stats = Arc::new(TransportStats::default());
         let next_conn = Arc::new(AtomicU64::new(1));
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
@@ -74,17 +65,17 @@ impl Transports {
                 ListenSpec::Udp(addr) => {
                     let sock = Arc::new(UdpSocket::bind(addr).await?);
                     let local = sock.local_addr()?;
-                    tokio::spawn(udp_reader(udp.len(), sock.clone(), inbound.clone(), stats.clone()));
+                    tokio::spawn(udp_reader(udp.len(), sock.clone(), inbound.clone()));
                     udp.push((local, sock));
                 }
                 ListenSpec::Tcp(addr) => {
                     let listener = TcpListener::bind(addr).await?;
                     tcp.push(listener.local_addr()?);
-                    tokio::spawn(tcp_acceptor(listener, inbound.clone(), stats.clone(), next_conn.clone()));
+                    tokio::spawn(tcp_acceptor(listener, inbound.clone(), next_conn.clone()));
                 }
             }
         }
-        Ok(Self { udp, tcp, stats, conns: HashMap::new() })
+        Ok(Self { udp, tcp, conns: HashMap::new() })
     }
 
     pub fn tcp_opened(&mut self, conn: ConnId, writer: mpsc::Sender<Vec<u8>>) {
@@ -130,7 +121,7 @@ impl Transports {
     }
 }
 
-async fn udp_reader(listener: usize, sock: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>, stats: Arc<TransportStats>) {
+async fn udp_reader(listener: usize, sock: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>) {
     let mut buf = vec![0u8; wire::MAX_MESSAGE_SIZE + 1];
     loop {
         let (n, remote) = match sock.recv_from(&mut buf).await {
@@ -152,7 +143,7 @@ async fn udp_reader(listener: usize, sock: Arc<UdpSocket>, inbound: mpsc::Sender
                 }
             }
             Err(e) => {
-                if let Some(resp) = reject_malformed(raw, &e, &stats) {
+                if let Some(resp) = reject_malformed(raw, &e) {
                     let _ = sock.send_to(&resp, remote).await;
                 }
             }
@@ -160,12 +151,12 @@ async fn udp_reader(listener: usize, sock: Arc<UdpSocket>, inbound: mpsc::Sender
     }
 }
 
-async fn tcp_acceptor(listener: TcpListener, inbound: mpsc::Sender<Inbound>, stats: Arc<TransportStats>, next: Arc<AtomicU64>) {
+async fn tcp_acceptor(listener: TcpListener, inbound: mpsc::Sender<Inbound>, next: Arc<AtomicU64>) {
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
                 let conn = next.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(tcp_connection(conn, stream, remote, inbound.clone(), stats.clone()));
+                tokio::spawn(tcp_connection(conn, stream, remote, inbound.clone()));
             }
             Err(e) => {
                 warn!(error = %e, "tcp accept failed");
@@ -175,7 +166,7 @@ async fn tcp_acceptor(listener: TcpListener, inbound: mpsc::Sender<Inbound>, sta
     }
 }
 
-async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inbound: mpsc::Sender<Inbound>, stats: Arc<TransportStats>) {
+async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inbound: mpsc::Sender<Inbound>) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
@@ -214,7 +205,7 @@ async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inb
                         }
                         Err(e) => {
                             // Framing held, so the stream stays usable.
-                            if let Some(resp) = reject_malformed(&raw, &e, &stats) {
+                            if let Some(resp) = reject_malformed(&raw, &e) {
                                 let _ = own_writer.send(resp).await;
                             }
                         }
@@ -224,7 +215,7 @@ async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inb
                     // The stream can no longer be framed (§18.3): answer if we
                     // can, then close it.
                     warn!(%remote, error = %e, "tcp framing error; closing");
-                    stats.rejected_malformed.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::metrics().sip_malformed.inc();
                     break 'read;
                 }
             }
@@ -237,7 +228,7 @@ async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inb
 /// Builds a 400 for an unparsable request that still carries a Via, by
 /// copying its raw Via/From/To/Call-ID/CSeq lines (§8.2.6). Responses and
 /// Via-less garbage are dropped and counted.
-pub fn reject_malformed(raw: &[u8], err: &WireError, stats: &TransportStats) -> Option<Vec<u8>> {
+pub fn reject_malformed(raw: &[u8], err: &WireError) -> Option<Vec<u8>> {
     let text = String::from_utf8_lossy(raw);
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     let mut lines = head.lines();
@@ -250,11 +241,11 @@ pub fn reject_malformed(raw: &[u8], err: &WireError, stats: &TransportStats) -> 
     let has_via =
         copied.iter().any(|l| l.split_once(':').is_some_and(|(n, _)| matches!(n.trim().to_ascii_lowercase().as_str(), "via" | "v")));
     if start.starts_with("SIP/") || !has_via || start.split_whitespace().count() != 3 {
-        stats.dropped_garbage.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::metrics().sip_dropped.inc();
         debug!(error = %err, "dropped unparsable message without a usable Via");
         return None;
     }
-    stats.rejected_malformed.fetch_add(1, Ordering::Relaxed);
+    crate::metrics::metrics().sip_malformed.inc();
     let method = start.split_whitespace().next().unwrap_or("");
     let mut out = if is_unknown_method(method) {
         // §8.2.1: a method we do not implement is 501, with what we do.
@@ -287,22 +278,19 @@ mod tests {
 
     #[test]
     fn malformed_request_with_via_gets_a_400_naming_the_fault() {
-        let stats = TransportStats::default();
         let raw = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nCall-ID: c\r\nContent-Length: 999\r\n\r\nv=0";
         let err = wire::parse_message(raw).unwrap_err();
-        let resp = String::from_utf8(reject_malformed(raw, &err, &stats).unwrap()).unwrap();
+        let resp = String::from_utf8(reject_malformed(raw, &err).unwrap()).unwrap();
         assert!(resp.starts_with("SIP/2.0 400 Bad Request (body shorter than Content-Length"), "{resp}");
         assert!(resp.contains("Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\n"));
-        assert!(reject_malformed(b"hello world\r\n\r\n", &err, &stats).is_none());
-        assert_eq!(stats.dropped_garbage.load(Ordering::Relaxed), 1);
+        assert!(reject_malformed(b"hello world\r\n\r\n", &err).is_none());
     }
 
     #[test]
     fn unknown_method_gets_501_with_allow() {
-        let stats = TransportStats::default();
         let raw = b"NEWMETHOD sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nCSeq: 1 NEWMETHOD\r\n\r\n";
         let err = wire::parse_message(raw).unwrap_err();
-        let resp = String::from_utf8(reject_malformed(raw, &err, &stats).unwrap()).unwrap();
+        let resp = String::from_utf8(reject_malformed(raw, &err).unwrap()).unwrap();
         assert!(resp.starts_with("SIP/2.0 501 Not Implemented\r\nAllow: INVITE"), "{resp}");
     }
 }

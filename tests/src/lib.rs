@@ -175,6 +175,17 @@ impl Drop for Gateway {
     }
 }
 
+/// GET returning the raw body text (for /metrics).
+pub fn http_get_text(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect api");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).expect("read");
+    let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
+
 pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     let mut s = TcpStream::connect(addr).expect("connect api");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();

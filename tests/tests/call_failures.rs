@@ -28,6 +28,16 @@ fn caller_bye_mid_prompt_ends_the_call() {
     assert!(cap.loud_packets > 10, "prompt was playing: {cap:?}");
     assert!(gw.wait_idle(Duration::from_secs(5)), "call still listed after BYE");
     assert!(gw.log_text().contains("caller hung up"));
+    let (status, metrics) = centralita_e2e::http_get_text(gw.api, "/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "centralita_calls_total{outcome=\"caller_hangup\"} 1",
+        "centralita_active_calls 0",
+        "centralita_sip_requests_received_total{method=\"BYE\"} 1",
+        "centralita_first_response_seconds_count 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line:?} missing from\n{metrics}");
+    }
 }
 
 #[test]

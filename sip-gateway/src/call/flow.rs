@@ -11,13 +11,14 @@ use media::rtp_session::MediaEvent;
 use rsip::{Header, Method};
 use tokio::time::Instant;
 
-use super::{Call, PendingRefer, Phase};
+use super::{Call, Outcome, PendingRefer, Phase};
+use crate::metrics::{metrics, SourceLabel};
 use crate::refer::{parse_sip_uri, user_to_user, ReferTo};
 
 impl Call {
     pub(super) fn start_flow(&mut self) {
         let Some(flow) = self.shared.flows.flows.get(std::path::Path::new(&self.flow_name)).cloned() else {
-            self.hang_up("flow missing");
+            self.hang_up(Outcome::Failed, "flow missing");
             return;
         };
         let mut vars = Variables::new();
@@ -25,6 +26,7 @@ impl Call {
         vars.insert("called".into(), self.called.clone());
         vars.insert("call_id".into(), self.call_id.clone());
         vars.insert("transfer.agent_uri".into(), self.shared.config.transfer.agent_uri.clone());
+        // The wall clock decides business hours (`hours:`) and stamps consent.
         self.runner = Some(FlowRunner::new(flow, vars, StdInstant::now()));
     }
 
@@ -46,6 +48,7 @@ impl Call {
 
     pub(super) fn transfer_failed(&mut self, reason: String) {
         tracing::warn!(%reason, "transfer failed");
+        metrics().count_transfer("failed");
         self.refer = None;
         self.flow_event(FlowEvent::TransferFailed { reason });
         self.publish();
@@ -55,12 +58,14 @@ impl Call {
         match ev {
             MediaEvent::Dtmf { digit, source } => {
                 tracing::info!(%digit, ?source, "DTMF");
+                metrics().dtmf_digits.get_or_create(&SourceLabel { source: format!("{source:?}").to_ascii_lowercase() }).inc();
                 self.flow_event(FlowEvent::Digit(digit));
             }
             MediaEvent::PlaybackStarted { id } => {
                 if self.first_response_ms.is_none() {
                     let ms = self.received_at.elapsed().as_millis() as u64;
                     self.first_response_ms = Some(ms);
+                    metrics().first_response_seconds.observe(ms as f64 / 1000.0);
                     tracing::info!(first_response_ms = ms, prompt = id, "first prompt packet sent");
                     self.publish();
                 }
@@ -71,7 +76,7 @@ impl Call {
                     self.flow_event(FlowEvent::PromptFinished);
                 }
             }
-            MediaEvent::Inactive => self.hang_up("no RTP received (inactivity timeout)"),
+            MediaEvent::Inactive => self.hang_up(Outcome::RtpTimeout, "no RTP received (inactivity timeout)"),
             MediaEvent::Latched(addr) => tracing::debug!(%addr, "RTP latched"),
             MediaEvent::FirstPacketSent => {}
         }
@@ -115,7 +120,7 @@ impl Call {
                     }
                 }
                 Action::Transfer { to, mode, context } => self.send_refer(&to, mode, context).await,
-                Action::Hangup => self.hang_up("flow ended"),
+                Action::Hangup => self.hang_up(Outcome::Completed, "flow ended"),
             }
         }
     }
@@ -176,6 +181,7 @@ impl Call {
         req.headers.push(Header::Other("Refer-To".into(), refer_to.to_string()));
         req.headers.push(Header::Other("Referred-By".into(), referred_by));
         tracing::info!(refer_to = %refer_to, "sending REFER");
+        metrics().count_transfer("tried");
         self.send_request(req);
         let wait = std::time::Duration::from_secs(self.shared.config.transfer.notify_timeout.max(1));
         self.refer = Some(PendingRefer { cseq, deadline: Instant::now() + wait });

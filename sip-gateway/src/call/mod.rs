@@ -55,6 +55,7 @@ impl CallSpawner for Spawner {
         let call_id = crate::sip::headers::call_id(&incoming.invite.headers).unwrap_or_default().to_string();
         let span = tracing::info_span!("call", call_id = %call_id);
         let call = Call::new(self.0.clone(), incoming, call_id, tx.clone());
+        crate::metrics::metrics().active_calls.inc();
         tokio::spawn(call.run(rx).instrument(span));
         tx
     }
@@ -69,6 +70,36 @@ type Rendered = (u64, Option<media::Pcm>);
 struct PendingRefer {
     cseq: u32,
     deadline: Instant,
+}
+
+/// How a call ended (the `outcome` label of `centralita_calls_total`;
+/// containment in DESIGN.md §6 is everything but `transferred`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The flow hung up.
+    Completed,
+    Transferred,
+    CallerHangup,
+    Rejected,
+    Cancelled,
+    RtpTimeout,
+    NoAck,
+    Failed,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Transferred => "transferred",
+            Outcome::CallerHangup => "caller_hangup",
+            Outcome::Rejected => "rejected",
+            Outcome::Cancelled => "cancelled",
+            Outcome::RtpTimeout => "rtp_timeout",
+            Outcome::NoAck => "no_ack",
+            Outcome::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +142,7 @@ pub(crate) struct Call {
     first_response_ms: Option<u64>,
     node: Option<String>,
     refer: Option<PendingRefer>,
+    outcome: Option<Outcome>,
     render_tx: mpsc::Sender<Rendered>,
     render_rx: mpsc::Receiver<Rendered>,
 }
@@ -162,6 +194,7 @@ impl Call {
             first_response_ms: None,
             node: None,
             refer: None,
+            outcome: None,
             render_tx,
             render_rx,
             shared,
@@ -216,7 +249,7 @@ impl Call {
                 },
                 ev = media_events => match ev {
                     Some(ev) => self.handle_media(ev),
-                    None => { self.media = None; self.hang_up("media task ended"); }
+                    None => { self.media = None; self.hang_up(Outcome::Failed, "media task ended"); }
                 },
                 Some((id, pcm)) = self.render_rx.recv() => self.handle_render(id, pcm),
                 _ = sleep_until_opt(deadline) => self.handle_timeout(),
@@ -241,6 +274,8 @@ impl Call {
 
     fn reject(&mut self, status: StatusCode) {
         tracing::info!(status = %status, "call rejected");
+        let cancelled = status.code() == 487;
+        self.outcome.get_or_insert(if cancelled { Outcome::Cancelled } else { Outcome::Rejected });
         let mut resp = crate::sip::headers::make_response(&self.invite, status, Some(&self.local_tag));
         crate::sip::headers::add_media_warning(&mut resp);
         self.respond(self.invite_key.clone(), resp);
@@ -271,10 +306,20 @@ impl Call {
         if let Some(m) = self.media.take() {
             let _ = m.commands.send(MediaCommand::Close).await;
             match m.task.await {
-                Ok(stats) => tracing::info!(?stats, "call ended"),
+                Ok(stats) => {
+                    let mx = crate::metrics::metrics();
+                    mx.rtp_packets_sent.inc_by(stats.packets_sent);
+                    mx.rtp_packets_received.inc_by(stats.packets_received);
+                    mx.rtp_packets_lost.inc_by(stats.lost);
+                    tracing::info!(?stats, "call ended");
+                }
                 Err(e) => tracing::warn!(error = %e, "media task failed"),
             }
         }
+        let outcome = self.outcome.unwrap_or(Outcome::Completed);
+        tracing::info!(outcome = outcome.label(), "call finished");
+        crate::metrics::metrics().count_call(outcome.label());
+        crate::metrics::metrics().active_calls.dec();
         self.shared.registry.ended(&self.call_id);
         let _ = self.endpoint.send(EndpointCommand::CallEnded { call_id: self.call_id.clone() }).await;
     }

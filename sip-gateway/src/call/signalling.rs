@@ -10,7 +10,7 @@ use media::rtp_session::{RtpConfig, RtpSession};
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Request, StatusCode};
 
-use super::{Call, Phase};
+use super::{Call, Outcome, Phase};
 use crate::dialog::Dialog;
 use crate::endpoint::{CallSignal, EndpointCommand};
 use crate::sdp::{self, SdpError};
@@ -131,7 +131,7 @@ impl Call {
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "unusable SDP answer in ACK; hanging up");
-                            self.hang_up("bad SDP in ACK");
+                            self.hang_up(Outcome::Failed, "bad SDP in ACK");
                             return;
                         }
                     }
@@ -140,7 +140,7 @@ impl Call {
                 self.start_flow();
                 self.publish();
             }
-            CallSignal::AckTimeout => self.hang_up("no ACK for 200"),
+            CallSignal::AckTimeout => self.hang_up(Outcome::NoAck, "no ACK for 200"),
             CallSignal::Cancelled => {} // already answered: the endpoint answered 481/200 as due
             CallSignal::Request { request, key } => self.handle_request(request, key),
             CallSignal::Response(resp) => self.handle_response(resp),
@@ -164,6 +164,7 @@ impl Call {
             Method::Bye => {
                 self.respond(key, make_response(&req, StatusCode::OK, None));
                 tracing::info!("caller hung up");
+                self.outcome.get_or_insert(Outcome::CallerHangup);
                 if let Some(r) = self.runner.as_mut() {
                     r.handle_event(dialogs::FlowEvent::CallerHungUp, std::time::Instant::now());
                 }
@@ -257,8 +258,9 @@ impl Call {
             Ok(code) if code < 300 => {
                 tracing::info!(code, "transfer succeeded");
                 self.refer = None;
+                crate::metrics::metrics().count_transfer("succeeded");
                 self.flow_event(dialogs::FlowEvent::TransferAccepted);
-                self.hang_up("transferred");
+                self.hang_up(Outcome::Transferred, "transferred");
             }
             Ok(code) => self.transfer_failed(format!("transfer target answered {code}")),
             Err(e) => tracing::warn!(error = %e, "NOTIFY with unreadable sipfrag"),
@@ -295,10 +297,11 @@ impl Call {
     }
 
     /// Sends BYE (when the dialog is up) and ends the call.
-    pub(super) fn hang_up(&mut self, why: &str) {
+    pub(super) fn hang_up(&mut self, outcome: Outcome, why: &str) {
         if self.phase == Phase::Ended {
             return;
         }
+        self.outcome.get_or_insert(outcome);
         tracing::info!(reason = why, "hanging up");
         if let Some(d) = self.dialog.as_mut() {
             let bye = d.request(Method::Bye);

@@ -1,0 +1,130 @@
+//! Prometheus metrics (text exposition format at `GET /metrics`). One
+//! process-wide registry, as Prometheus clients usually have: counters are
+//! atomics, so bumping one from any task costs no lock on the call path.
+//! Names follow https://prometheus.io/docs/practices/naming/.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub active_calls: Gauge,
+    pub calls: Family<OutcomeLabel, Counter>,
+    pub sip_requests: Family<MethodLabel, Counter>,
+    pub sip_responses: Family<CodeLabel, Counter>,
+    pub sip_dropped: Counter,
+    pub sip_malformed: Counter,
+    pub rtp_packets_sent: Counter,
+    pub rtp_packets_received: Counter,
+    pub rtp_packets_lost: Counter,
+    pub dtmf_digits: Family<SourceLabel, Counter>,
+    pub transfers: Family<ResultLabel, Counter>,
+    pub first_response_seconds: Histogram,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("centralita");
+        let m = Metrics {
+            active_calls: Gauge::default(),
+            calls: Family::default(),
+            sip_requests: Family::default(),
+            sip_responses: Family::default(),
+            sip_dropped: Counter::default(),
+            sip_malformed: Counter::default(),
+            rtp_packets_sent: Counter::default(),
+            rtp_packets_received: Counter::default(),
+            rtp_packets_lost: Counter::default(),
+            dtmf_digits: Family::default(),
+            transfers: Family::default(),
+            first_response_seconds: Histogram::new([0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]),
+            registry: Registry::default(),
+        };
+        registry.register("active_calls", "Calls in progress", m.active_calls.clone());
+        registry.register("calls", "Ended calls by outcome", m.calls.clone());
+        registry.register("sip_requests_received", "SIP requests received by method", m.sip_requests.clone());
+        registry.register("sip_responses_sent", "SIP responses sent by status code", m.sip_responses.clone());
+        registry.register("sip_dropped", "Unparsable datagrams without a Via, dropped", m.sip_dropped.clone());
+        registry.register("sip_malformed", "Malformed requests answered 400/501", m.sip_malformed.clone());
+        registry.register("rtp_packets_sent", "RTP packets sent (counted at call end)", m.rtp_packets_sent.clone());
+        registry.register("rtp_packets_received", "RTP packets received (counted at call end)", m.rtp_packets_received.clone());
+        registry.register("rtp_packets_lost", "RTP packets lost per RFC 3550 A.3 (counted at call end)", m.rtp_packets_lost.clone());
+        registry.register("dtmf_digits", "DTMF digits by source", m.dtmf_digits.clone());
+        registry.register("transfers", "Transfers by result (tried, succeeded, failed)", m.transfers.clone());
+        registry.register(
+            "first_response_seconds",
+            "INVITE received to first RTP packet of the first prompt (DESIGN.md §6)",
+            m.first_response_seconds.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn count_call(&self, outcome: &str) {
+        self.calls.get_or_create(&OutcomeLabel { outcome: outcome.into() }).inc();
+    }
+
+    pub fn count_transfer(&self, result: &str) {
+        self.transfers.get_or_create(&ResultLabel { result: result.into() }).inc();
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_carry_the_prefix_and_labels() {
+        let m = metrics();
+        m.count_call("transferred");
+        m.sip_responses.get_or_create(&CodeLabel { code: "200".into() }).inc();
+        let text = m.encode();
+        assert!(text.contains("centralita_calls_total{outcome=\"transferred\"}"), "{text}");
+        assert!(text.contains("centralita_sip_responses_sent_total{code=\"200\"}"), "{text}");
+        assert!(text.contains("# TYPE centralita_active_calls gauge"), "{text}");
+    }
+}
