@@ -61,7 +61,7 @@ class Gateway:
             '[sip]\nlisten = ["udp:127.0.0.1:0"]\n'
             f'[rtp]\naddress = "127.0.0.1"\nports = "{RTP_LO}-{RTP_HI}"\ninactivity_timeout = 30\n'
             '[api]\nlisten = "127.0.0.1:0"\ntoken = "bench"\n'
-            f'[flows]\ndefault = "{ROOT}/flows/demo.yaml"\n'
+            f'[flows]\ndefault = "{ROOT}/flows/demo.yaml"\npinned_time = "2026-11-24T15:00:00Z"\n'
             f'[prompts]\ndir = "{ROOT}/prompts/assets"\ncache_dir = "{ROOT}/target/bench-prompt-cache"\n'
         )
         self.log = open(work / "gateway.log", "w")

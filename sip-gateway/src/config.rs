@@ -70,6 +70,9 @@ pub struct StoreConfig {
 pub struct FlowsConfig {
     pub default: PathBuf,
     pub routes: BTreeMap<String, PathBuf>,
+    /// RFC 3339 time the flows see instead of the real wall clock (business
+    /// hours, consent stamps): for tests and for demos outside office hours.
+    pub pinned_time: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -128,7 +131,7 @@ impl Default for StoreConfig {
 }
 impl Default for FlowsConfig {
     fn default() -> Self {
-        Self { default: "flows/demo.yaml".into(), routes: BTreeMap::new() }
+        Self { default: "flows/demo.yaml".into(), routes: BTreeMap::new(), pinned_time: None }
     }
 }
 impl Default for TransferConfig {
@@ -191,6 +194,9 @@ impl Config {
         }
         self.rtp_ports().map_err(|e| format!("[rtp].ports: {e}"))?;
         self.api.listen.parse::<SocketAddr>().map_err(|e| format!("[api].listen: {e}"))?;
+        if let Some(t) = &self.flows.pinned_time {
+            humantime::parse_rfc3339_weak(t).map_err(|e| format!("[flows].pinned_time: {e} (want e.g. 2026-11-24T15:00:00Z)"))?;
+        }
         crate::refer::parse_sip_uri(&self.transfer.agent_uri).map_err(|e| format!("[transfer].agent_uri: {e}"))?;
         Ok(())
     }
@@ -210,6 +216,11 @@ impl Config {
             return Err("need 0 < LOW < HIGH".into());
         }
         Ok(a..=b)
+    }
+
+    /// The wall-clock time flows see now: the pinned time, else the real one.
+    pub fn flow_wall_clock(&self) -> std::time::SystemTime {
+        self.flows.pinned_time.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t).ok()).unwrap_or_else(std::time::SystemTime::now)
     }
 
     pub fn rtp_inactivity(&self) -> Duration {
@@ -270,6 +281,10 @@ allow = ["127.0.0.0/8"]
     fn errors_name_file_and_line() {
         let e = Config::from_toml("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n[rtp]\nbogus = 1\n", "c.toml").unwrap_err();
         assert!(e.to_string().starts_with("c.toml:4:"), "{e}");
+        let e = Config::from_toml("[flows]\npinned_time = \"yesterday\"\n", "c.toml").unwrap_err();
+        assert!(e.to_string().contains("[flows].pinned_time"), "{e}");
+        let c = Config::from_toml("[flows]\npinned_time = \"2026-11-24T15:00:00Z\"\n", "c.toml").unwrap();
+        assert_eq!(c.flow_wall_clock(), std::time::UNIX_EPOCH + Duration::from_secs(1_795_532_400));
         let e = Config::from_toml("[sip]\nlisten = [\"sctp:1.2.3.4:5\"]\n", "c.toml").unwrap_err();
         assert!(e.to_string().contains("unsupported transport"), "{e}");
     }

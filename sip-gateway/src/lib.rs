@@ -14,3 +14,4 @@ pub mod sip;
 pub mod speech;
 pub mod transaction;
 pub mod transport;
+pub mod webhook;

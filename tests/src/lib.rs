@@ -61,6 +61,10 @@ pub struct Gateway {
 
 pub const AGENT_URI: &str = "sip:agent@127.0.0.1:5070";
 
+/// A Tuesday at noon in Córdoba: inside the demo flow's business hours, so
+/// the tests do not depend on when they run.
+pub const PINNED_TIME: &str = "2026-11-24T15:00:00Z";
+
 impl Gateway {
     /// Starts the gateway with the demo flow; `extra` is appended to the
     /// generated TOML (e.g. "[sip]\nanswer_delay_ms = 3000" is NOT allowed
@@ -83,7 +87,7 @@ impl Gateway {
             "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n{sip_extra}\n\
              [rtp]\naddress = \"127.0.0.1\"\nports = \"0\"\ninactivity_timeout = {inactivity_s}\n\
              [api]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-token\"\n\
-             [flows]\ndefault = \"{flow}\"\n\
+             [flows]\ndefault = \"{flow}\"\npinned_time = \"{PINNED_TIME}\"\n\
              [transfer]\nagent_uri = \"{AGENT_URI}\"\nnotify_timeout = 10\n\
              [prompts]\ndir = \"{prompts}\"\ncache_dir = \"{cache}\"\n",
             flow = root.join("flows/demo.yaml").display(),
