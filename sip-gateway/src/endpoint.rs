@@ -19,7 +19,7 @@ use crate::sip::headers::{self, make_response, status_with_reason};
 use crate::sip::wire;
 use crate::transaction::{
     InviteServerState, InviteServerTransaction, NonInviteClientTransaction, NonInviteServerTransaction, Ok2xxRetransmitter, TimerConfig,
-    TransactionEvent, TransactionKey,
+    Transaction, TransactionEvent, TransactionKey,
 };
 use crate::transport::{Flow, Inbound, Transports, ALLOW};
 
@@ -181,28 +181,13 @@ impl Endpoint {
             }
             let Some(Reverse(TimerEntry(_, _, target))) = self.heap.pop() else { break };
             // Stale entries are harmless: handle_timeout is a no-op early.
+            let now = std_now(now);
             match &target {
-                TimerTarget::InviteServer(k) => {
-                    if let Some(s) = self.invite_servers.get_mut(k) {
-                        s.tx.handle_timeout(std_now(now));
-                    }
-                }
-                TimerTarget::NonInviteServer(k) => {
-                    if let Some(s) = self.servers.get_mut(k) {
-                        s.0.handle_timeout(std_now(now));
-                    }
-                }
-                TimerTarget::Client(k) => {
-                    if let Some(c) = self.clients.get_mut(k) {
-                        c.tx.handle_timeout(std_now(now));
-                    }
-                }
-                TimerTarget::Ok2xx(id, n) => {
-                    if let Some(o) = self.ok2xx.get_mut(&(id.clone(), *n)) {
-                        o.0.handle_timeout(std_now(now));
-                    }
-                }
-            }
+                TimerTarget::InviteServer(k) => self.invite_servers.get_mut(k).map(|s| s.tx.handle_timeout(now)),
+                TimerTarget::NonInviteServer(k) => self.servers.get_mut(k).map(|s| s.0.handle_timeout(now)),
+                TimerTarget::Client(k) => self.clients.get_mut(k).map(|c| c.tx.handle_timeout(now)),
+                TimerTarget::Ok2xx(id, n) => self.ok2xx.get_mut(&(id.clone(), *n)).map(|o| o.0.handle_timeout(now)),
+            };
             self.drive(target);
         }
     }
@@ -213,98 +198,69 @@ impl Endpoint {
         match &target {
             TimerTarget::InviteServer(k) => {
                 let Some(s) = self.invite_servers.get_mut(k) else { return };
-                let mut out = Vec::new();
-                while let Some(r) = s.tx.poll_transmit() {
-                    out.push(r);
+                let (d, flow) = (drain(&mut s.tx), s.flow);
+                if d.events.contains(&EventKind::Timeout) {
+                    debug!(call_id = %s.call_id, "INVITE server transaction timed out waiting for ACK");
                 }
-                let flow = s.flow;
-                let mut timeout = false;
-                while let Some(ev) = s.tx.poll_event() {
-                    timeout |= matches!(ev, TransactionEvent::Timeout);
-                }
-                let (next, done, call_id) = (s.tx.poll_timeout(), s.tx.is_terminated(), s.call_id.clone());
-                for r in out {
+                for r in d.out {
                     self.send_response(flow, &r);
                 }
-                if timeout {
-                    debug!(%call_id, "INVITE server transaction timed out waiting for ACK");
-                }
-                if done {
+                if d.done {
                     self.invite_servers.remove(k);
                 } else {
-                    self.arm(next, target);
+                    self.arm(d.next, target.clone());
                 }
             }
             TimerTarget::NonInviteServer(k) => {
                 let Some((tx, flow)) = self.servers.get_mut(k) else { return };
-                let flow = *flow;
-                let mut out = Vec::new();
-                while let Some(r) = tx.poll_transmit() {
-                    out.push(r);
-                }
-                while tx.poll_event().is_some() {}
-                let (next, done) = (tx.poll_timeout(), tx.is_terminated());
-                for r in out {
+                let (d, flow) = (drain(tx), *flow);
+                for r in d.out {
                     self.send_response(flow, &r);
                 }
-                if done {
+                if d.done {
                     self.servers.remove(k);
                 } else {
-                    self.arm(next, target);
+                    self.arm(d.next, target.clone());
                 }
             }
             TimerTarget::Client(k) => {
                 let Some(c) = self.clients.get_mut(k) else { return };
-                let mut out = Vec::new();
-                while let Some(r) = c.tx.poll_transmit() {
-                    out.push(r);
-                }
-                let mut signals = Vec::new();
-                while let Some(ev) = c.tx.poll_event() {
-                    match ev {
-                        TransactionEvent::Response(r) => signals.push(CallSignal::Response(r)),
-                        TransactionEvent::Timeout => signals.push(CallSignal::RequestTimeout { method: c.method, cseq: c.cseq }),
-                        TransactionEvent::Terminated => {}
-                    }
-                }
-                let (flow, owner, next, done) = (c.flow, c.owner.clone(), c.tx.poll_timeout(), c.tx.is_terminated());
-                for r in out {
+                let d = drain(&mut c.tx);
+                let signals: Vec<CallSignal> = d
+                    .responses
+                    .into_iter()
+                    .map(CallSignal::Response)
+                    .chain(d.events.contains(&EventKind::Timeout).then_some(CallSignal::RequestTimeout { method: c.method, cseq: c.cseq }))
+                    .collect();
+                let (flow, owner) = (c.flow, c.owner.clone());
+                for r in d.out {
                     self.transports.send(flow, wire::serialize(&SipMessage::Request(r)));
                 }
                 for s in signals {
                     let _ = owner.try_send(s);
                 }
-                if done {
+                if d.done {
                     self.clients.remove(k);
                 } else {
-                    self.arm(next, target);
+                    self.arm(d.next, target.clone());
                 }
             }
             TimerTarget::Ok2xx(id, n) => {
                 let key = (id.clone(), *n);
                 let Some((o, flow)) = self.ok2xx.get_mut(&key) else { return };
-                let flow = *flow;
-                let mut out = Vec::new();
-                while let Some(r) = o.poll_transmit() {
-                    out.push(r);
-                }
-                let mut timeout = false;
-                while let Some(ev) = o.poll_event() {
-                    timeout |= matches!(ev, TransactionEvent::Timeout);
-                }
-                let (next, done) = (o.poll_timeout(), o.is_done());
-                for r in out {
+                let (d, flow) = (drain(o), *flow);
+                for r in d.out {
                     self.send_response(flow, &r);
                 }
-                if timeout {
+                if d.events.contains(&EventKind::Timeout) {
                     if let Some(call) = self.calls.get(id) {
                         let _ = call.try_send(CallSignal::AckTimeout);
                     }
                 }
-                if done {
+                if d.done {
                     self.ok2xx.remove(&key);
                 } else {
-                    self.arm(next, target);
+                    self.arm(d.next, target.clone());
                 }
             }
         }
@@ -576,6 +532,35 @@ fn check_max_forwards(req: &Request) -> Result<(), StatusCode> {
         },
         None => Ok(()),
     }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum EventKind {
+    Timeout,
+    Terminated,
+}
+
+/// Everything a transaction has to say after an input.
+struct Drained<M> {
+    out: Vec<M>,
+    /// Responses to pass up (client transactions).
+    responses: Vec<Response>,
+    events: Vec<EventKind>,
+    next: Option<std::time::Instant>,
+    done: bool,
+}
+
+fn drain<T: Transaction>(t: &mut T) -> Drained<T::Message> {
+    let out = std::iter::from_fn(|| t.poll_transmit()).collect();
+    let (mut responses, mut events) = (Vec::new(), Vec::new());
+    while let Some(ev) = t.poll_event() {
+        match ev {
+            TransactionEvent::Response(r) => responses.push(r),
+            TransactionEvent::Timeout => events.push(EventKind::Timeout),
+            TransactionEvent::Terminated => events.push(EventKind::Terminated),
+        }
+    }
+    Drained { out, responses, events, next: t.poll_timeout(), done: t.is_finished() }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

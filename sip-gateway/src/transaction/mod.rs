@@ -119,3 +119,45 @@ pub enum TransactionError {
     #[error("expected a CANCEL request, got {0}")]
     NotCancel(rsip::Method),
 }
+
+/// What every transaction (and the 2xx retransmitter) offers its driver:
+/// the sans-IO output side, so the endpoint drains them all alike.
+pub trait Transaction {
+    /// What it transmits: requests (client side) or responses (server side).
+    type Message;
+    fn handle_timeout(&mut self, now: std::time::Instant);
+    fn poll_transmit(&mut self) -> Option<Self::Message>;
+    fn poll_event(&mut self) -> Option<TransactionEvent>;
+    fn poll_timeout(&self) -> Option<std::time::Instant>;
+    /// Terminated: the driver may forget it.
+    fn is_finished(&self) -> bool;
+}
+
+macro_rules! impl_transaction {
+    ($ty:ty, $msg:ty, $finished:ident) => {
+        impl Transaction for $ty {
+            type Message = $msg;
+            fn handle_timeout(&mut self, now: std::time::Instant) {
+                <$ty>::handle_timeout(self, now)
+            }
+            fn poll_transmit(&mut self) -> Option<$msg> {
+                <$ty>::poll_transmit(self)
+            }
+            fn poll_event(&mut self) -> Option<TransactionEvent> {
+                <$ty>::poll_event(self)
+            }
+            fn poll_timeout(&self) -> Option<std::time::Instant> {
+                <$ty>::poll_timeout(self)
+            }
+            fn is_finished(&self) -> bool {
+                <$ty>::$finished(self)
+            }
+        }
+    };
+}
+
+impl_transaction!(InviteServerTransaction, rsip::Response, is_terminated);
+impl_transaction!(NonInviteServerTransaction, rsip::Response, is_terminated);
+impl_transaction!(InviteClientTransaction, rsip::Request, is_terminated);
+impl_transaction!(NonInviteClientTransaction, rsip::Request, is_terminated);
+impl_transaction!(Ok2xxRetransmitter, rsip::Response, is_done);
