@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::{ContextField, NodeId};
+use crate::model::{ContextField, NodeId, SurveyScale};
 
 /// What a flow knows about one call. Empty fields are left out of the JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -34,9 +34,46 @@ pub struct CallContext {
     /// What the bot said and the caller answered.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub transcript: Vec<TranscriptLine>,
-    /// Variables set by the flow's `set`.
+    /// Variables set by the flow's `set` and by webhook results (CRM data).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// Consent answers, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consents: Vec<ConsentRecord>,
+    /// Survey answers, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub surveys: Vec<SurveyRecord>,
+    /// A/B variant chosen, by branch node.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, String>,
+}
+
+/// A consent answer: what, yes or no, when (RFC 3339, UTC, from the wall
+/// clock given to the runner) and under which flow version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentRecord {
+    /// What was consented to (`recording`).
+    pub topic: String,
+    /// The answer.
+    pub granted: bool,
+    /// When, if the runner was given a wall clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The flow's `version`.
+    pub flow_version: String,
+    /// The node that asked.
+    pub node: NodeId,
+}
+
+/// A survey answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SurveyRecord {
+    /// The survey's name.
+    pub survey: String,
+    /// `csat` or `nps`.
+    pub scale: SurveyScale,
+    /// The score.
+    pub score: u8,
 }
 
 /// An intent the caller chose, with the input that chose it.
@@ -85,6 +122,9 @@ impl CallContext {
                 ContextField::Digits => out.digits.clone_from(&self.digits),
                 ContextField::Path => out.path.clone_from(&self.path),
                 ContextField::Variables => out.variables.clone_from(&self.variables),
+                ContextField::Consent => out.consents.clone_from(&self.consents),
+                ContextField::Survey => out.surveys.clone_from(&self.surveys),
+                ContextField::Variants => out.variants.clone_from(&self.variants),
             }
         }
         out

@@ -15,22 +15,42 @@
 //!    each [`Action`] (speak, play, REFER, BYE);
 //! 3. arm a timer for [`FlowRunner::poll_timeout`] and wait for the next input.
 //!
-//! The only IO in the crate is [`load_flow`], which reads one flow file.
+//! Call setup: [`FlowRunner::new`] ignores business hours;
+//! [`FlowRunner::with_clock`] takes the wall-clock time (a `SystemTime`
+//! the caller reads, never this crate) to route closed calls to
+//! `hours.closed` and to time-stamp consent answers. The variable
+//! `language` picks the prompts' language. Speech arrives as
+//! [`FlowEvent::Speech`]; [`FlowRunner::active_grammar`] lists what the
+//! current node listens for. [`Simulator`] is the same engine behind
+//! `centralita simulate`, on virtual time.
+//!
+//! The only IO in the crate is [`load_flow`], which reads one flow file,
+//! plus the system time-zone database (for `hours.timezone`) and, when
+//! [`ValidateOptions::prompt_dir`] is given, checking that prompt files
+//! exist.
 
+mod clock;
 mod context;
 mod diagnostic;
 mod locate;
 mod model;
 mod parse;
 mod runner;
+mod schema;
+mod simulate;
+mod speech;
 mod template;
 mod validate;
 
-pub use context::{CallContext, IntentRecord, Speaker, TranscriptLine};
+pub use clock::{parse_timestamp, ClockError};
+pub use context::{CallContext, ConsentRecord, IntentRecord, Speaker, SurveyRecord, TranscriptLine};
 pub use diagnostic::{Diagnostic, FlowError, Severity};
 pub use model::{
-    ContextField, Date, DayRange, Flow, Gather, Hours, Intent, Node, NodeId, PromptId, TimeRange, Transfer, TransferMode, Weekday,
+    BargeIn, Branch, BusinessEvent, Case, CompareOp, Condition, Consent, ContextField, Date, DayRange, EventKind, Flow, Gather, Hours,
+    HttpMethod, Intent, Node, NodeId, PromptId, Survey, SurveyScale, Text, TimeRange, Transfer, TransferMode, Variant, Webhook, Weekday,
 };
 pub use parse::{load_flow, parse_flow};
 pub use runner::{Action, FlowEvent, FlowRunner, Variables};
-pub use validate::validate;
+pub use schema::flow_schema;
+pub use simulate::{SimOptions, Simulator};
+pub use validate::{validate, validate_with, ValidateOptions};

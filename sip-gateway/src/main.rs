@@ -1,5 +1,5 @@
 //! The `centralita` binary (DESIGN.md §3): `run` the gateway, `validate`
-//! flows.
+//! flows, `simulate` a call in the terminal, print the flow `schema`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,12 +33,33 @@ enum Command {
         #[arg(required = true)]
         flows: Vec<PathBuf>,
     },
+    /// Talk to a flow in the terminal: type keys (1, 123#) or words, and
+    /// `:silence`, `:hangup`, `:webhook 200 {json}`, `:transfer-fail`.
+    Simulate {
+        flow: PathBuf,
+        /// The caller's number.
+        #[arg(long, default_value = "+5491100000000")]
+        caller: String,
+        /// Wall-clock time of the call (RFC 3339), for business hours.
+        #[arg(long)]
+        at: Option<String>,
+        /// The call's language (default: the flow's).
+        #[arg(long)]
+        lang: Option<String>,
+    },
+    /// Print the JSON Schema of the flow format.
+    Schema,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { flows } => validate(&flows),
+        Command::Simulate { flow, caller, at, lang } => simulate(&flow, caller, at.as_deref(), lang),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&dialogs::flow_schema())?);
+            Ok(())
+        }
         Command::Run { config } => {
             init_logging();
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -72,6 +93,31 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {
     if failed {
         std::process::exit(1);
     }
+    Ok(())
+}
+
+fn simulate(path: &std::path::Path, caller: String, at: Option<&str>, lang: Option<String>) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let (flow, warnings) = dialogs::load_flow(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    let at = at.map(dialogs::parse_timestamp).transpose()?;
+    let options = dialogs::SimOptions { caller, at, language: lang, ..dialogs::SimOptions::default() };
+    let mut sim = dialogs::Simulator::new(Arc::new(flow), options, std::time::Instant::now());
+    // Typed lines are echoed as `> …` for scripts; a terminal shows them already.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let print = |lines: Vec<String>| lines.iter().filter(|l| !(tty && l.starts_with("> "))).for_each(|l| println!("{l}"));
+    print(sim.output());
+    for line in std::io::stdin().lock().lines() {
+        sim.input(&line?);
+        print(sim.output());
+        if sim.is_finished() {
+            break;
+        }
+    }
+    sim.finish();
+    print(sim.output());
     Ok(())
 }
 

@@ -89,6 +89,10 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
+pub(crate) fn scalar<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Scalar::deserialize(d)?.0)
+}
+
 pub(crate) fn opt_scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(Option::<Scalar>::deserialize(d)?.map(|s| s.0))
 }

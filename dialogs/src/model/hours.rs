@@ -1,9 +1,9 @@
 //! Business hours of a flow (`hours:`): the time zone, the open days and
 //! times, holidays and the node for closed times.
 //!
-//! Only the shape is parsed and checked here. Deciding whether a call comes
-//! in while open (which needs a time-zone database and a wall clock given by
-//! the caller of the runner) is a later issue.
+//! Only the shape is parsed and checked here; whether a call comes in while
+//! open (time zone, wall clock given by the runner's caller) is decided in
+//! `clock.rs`. A day range may wrap (`sat-mon`); times are `[start, end)`.
 
 use std::collections::BTreeMap;
 use std::fmt;

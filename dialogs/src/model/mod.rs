@@ -1,22 +1,26 @@
 //! The flow model: what a flow file says, as typed Rust values.
 //!
 //! Every struct denies unknown keys, so a typo in a flow is a parse error
-//! with a line number rather than a silently ignored verb. Verbs that a later
-//! issue adds (`webhook`, `branch`, `consent`, `survey`) become new optional
-//! fields of [`Node`]; the runner handles what it knows.
+//! with a line number rather than a silently ignored verb. The verbs' own
+//! shapes live in `verbs` (listening, transfers) and `steps` (webhooks,
+//! branches, consent, surveys, business events).
 
 mod de;
 mod hours;
+mod steps;
+mod verbs;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::locate::SourceMap;
 
+pub(crate) use de::parse_duration;
 pub use hours::{Date, DayRange, Hours, TimeRange, Weekday};
+pub use steps::{Branch, BusinessEvent, Case, CompareOp, Condition, Consent, EventKind, HttpMethod, Survey, SurveyScale, Variant, Webhook};
+pub use verbs::{BargeIn, ContextField, Gather, Intent, Text, Transfer, TransferMode};
 
 /// The name of a node in a flow (`welcome`, `to_agent`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -75,6 +79,9 @@ pub struct Flow {
     /// The flow's name (`flow: demo`).
     #[serde(rename = "flow")]
     pub name: String,
+    /// The flow's version, recorded with consent answers (default `1`).
+    #[serde(default = "default_version", deserialize_with = "de::scalar")]
+    pub version: String,
     /// The language passed with every prompt (default `en-US`).
     #[serde(default = "default_language")]
     pub language: String,
@@ -96,6 +103,10 @@ impl Flow {
     }
 }
 
+fn default_version() -> String {
+    "1".to_owned()
+}
+
 fn default_language() -> String {
     "en-US".to_owned()
 }
@@ -104,9 +115,10 @@ fn default_language() -> String {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
-    /// Text to speak (TTS), with `{{var}}` templates.
+    /// Text to speak (TTS), with `{{var}}` templates; one text or one per
+    /// language (`{ en-US: …, es-AR: … }`).
     #[serde(default)]
-    pub say: Option<String>,
+    pub say: Option<Text>,
     /// A recorded prompt to play.
     #[serde(default)]
     pub play: Option<PromptId>,
@@ -129,110 +141,19 @@ pub struct Node {
     /// Variables to set on entry; values are templates.
     #[serde(default, deserialize_with = "de::scalar_map")]
     pub set: BTreeMap<String, String>,
-}
-
-/// How a node listens for input.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Gather {
-    /// Stop after this many digits. Without it (and without a terminator)
-    /// the runner stops at the length of the longest intent DTMF.
+    /// Call an HTTP service (a CRM look-up or an event); `done` or `failed`.
     #[serde(default)]
-    pub digits: Option<u32>,
-    /// A key that ends the input (`"#"`); it is not part of the input.
+    pub webhook: Option<Webhook>,
+    /// Choose the next node by conditions on variables or an A/B split.
     #[serde(default)]
-    pub terminator: Option<char>,
-    /// Silence allowed after the prompt before `no_input` (default 5s).
-    #[serde(default = "default_timeout", deserialize_with = "de::duration")]
-    pub timeout: Duration,
-    /// Silence allowed between two digits before the input ends (default 3s).
-    #[serde(default = "default_inter_digit", deserialize_with = "de::duration")]
-    pub inter_digit_timeout: Duration,
-    /// Listen for speech too (used once recognition reaches the runner).
+    pub branch: Option<Branch>,
+    /// Ask for consent (the node's prompt is the question); `yes` or `no`.
     #[serde(default)]
-    pub speech: bool,
-    /// Re-prompts allowed before `no_input`/`no_match` become `exhausted`.
-    #[serde(default = "default_retries")]
-    pub retries: u32,
-}
-
-impl Default for Gather {
-    fn default() -> Self {
-        Gather {
-            digits: None,
-            terminator: None,
-            timeout: default_timeout(),
-            inter_digit_timeout: default_inter_digit(),
-            speech: false,
-            retries: default_retries(),
-        }
-    }
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-
-fn default_inter_digit() -> Duration {
-    Duration::from_secs(3)
-}
-
-fn default_retries() -> u32 {
-    2
-}
-
-/// One thing the caller may want, and how they may ask for it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Intent {
-    /// The keys that select it (`"1"`, or several digits).
-    #[serde(default, deserialize_with = "de::opt_scalar")]
-    pub dtmf: Option<String>,
-    /// Words or phrases that select it by speech.
+    pub consent: Option<Consent>,
+    /// Ask a CSAT (1-5) or NPS (0-10) question; `done` with the score.
     #[serde(default)]
-    pub phrases: Vec<String>,
-}
-
-/// A hand-off of the call to a person.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Transfer {
-    /// The target URI; `${transfer.agent_uri}` and `{{var}}` are substituted.
-    pub to: String,
-    /// Blind (REFER) or warm (B2BUA leg first).
+    pub survey: Option<Survey>,
+    /// Emit a business event (`lead`, `order`, `recontact`) on entry.
     #[serde(default)]
-    pub mode: TransferMode,
-    /// Which parts of the call context travel with the transfer.
-    #[serde(default)]
-    pub context: Vec<ContextField>,
-}
-
-/// Blind or warm transfer (DESIGN.md §5).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransferMode {
-    /// REFER the caller to the target.
-    #[default]
-    Blind,
-    /// Call the target first, whisper a summary, then bridge.
-    Warm,
-}
-
-/// A part of the [`crate::CallContext`] a transfer may carry. The flow name
-/// always travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContextField {
-    /// Caller, called number and call id.
-    Caller,
-    /// The intents matched so far.
-    Intent,
-    /// What the bot said and the caller answered.
-    Transcript,
-    /// Every digit pressed.
-    Digits,
-    /// The nodes visited.
-    Path,
-    /// Variables set by the flow.
-    Variables,
+    pub event: Option<BusinessEvent>,
 }

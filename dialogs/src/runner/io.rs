@@ -2,9 +2,10 @@
 //! in and the [`Action`]s it performs, plus the call [`Variables`].
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::context::CallContext;
-use crate::model::{NodeId, PromptId, TransferMode};
+use crate::model::{EventKind, HttpMethod, NodeId, PromptId, SurveyScale, TransferMode};
 
 /// Call variables by name: `caller`, `called`, `call_id`, gateway settings
 /// such as `transfer.agent_uri`, and whatever the flow sets.
@@ -26,9 +27,32 @@ pub enum FlowEvent {
     },
     /// The caller hung up; the flow is over and emits nothing more.
     CallerHungUp,
+    /// The recogniser's final result for the caller's speech.
+    Speech {
+        /// What was said.
+        text: String,
+        /// The recogniser's confidence, 0-1.
+        confidence: f32,
+    },
+    /// The webhook answered; its `map` fills variables. A 2xx status is the
+    /// node's `done`, anything else its `failed`.
+    WebhookResult {
+        /// The HTTP status.
+        status: u16,
+        /// The response body (JSON; `Null` when empty or not JSON).
+        body: serde_json::Value,
+    },
+    /// The webhook could not be performed; the node's `failed` follows.
+    WebhookFailed {
+        /// Why, for logs.
+        reason: String,
+    },
 }
 
 /// Something the call task must do, from [`FlowRunner::poll_action`].
+// `Transfer` carries the whole context by value: a few actions per call,
+// and the gateway matches on the plain struct.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// The flow entered a node (for logs and metrics).
@@ -70,4 +94,56 @@ pub enum Action {
     },
     /// Hang up the call; the flow is over.
     Hangup,
+    /// Make an HTTP request; report [`FlowEvent::WebhookResult`] or
+    /// [`FlowEvent::WebhookFailed`] (the runner gives up after `timeout`).
+    Webhook {
+        /// The webhook's name.
+        name: String,
+        /// The URL with templates resolved.
+        url: String,
+        /// GET or POST.
+        method: HttpMethod,
+        /// Body fields with templates resolved (a JSON object of strings).
+        body: BTreeMap<String, String>,
+        /// How long the runner waits.
+        timeout: Duration,
+    },
+    /// A business event for KPIs (DESIGN.md §6); nothing to answer.
+    BusinessEvent {
+        /// `lead`, `order` or `recontact`.
+        kind: EventKind,
+        /// The value (orders), rendered.
+        value: Option<String>,
+        /// Its currency.
+        currency: Option<String>,
+        /// Other fields, rendered.
+        data: BTreeMap<String, String>,
+    },
+    /// The caller answered a consent question; store it.
+    ConsentRecorded {
+        /// What was consented to.
+        topic: String,
+        /// The answer.
+        granted: bool,
+        /// When (RFC 3339 UTC), if the runner has a wall clock.
+        at: Option<String>,
+        /// The flow's version.
+        flow_version: String,
+    },
+    /// The caller answered a survey question; store it.
+    SurveyAnswer {
+        /// The survey's name.
+        survey: String,
+        /// CSAT or NPS.
+        scale: SurveyScale,
+        /// The score.
+        score: u8,
+    },
+    /// A branch chose an A/B variant (sticky per caller).
+    VariantChosen {
+        /// The branch node.
+        branch: NodeId,
+        /// The variant's name.
+        variant: String,
+    },
 }

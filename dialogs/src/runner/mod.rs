@@ -2,28 +2,36 @@
 //! machine. Inputs are [`FlowEvent`]s and timeouts, each with the current
 //! `Instant`; outputs are [`Action`]s for the call task to perform.
 //!
-//! Rules, in short: entering a node emits `NodeEntered`, applies `set`, then
-//! speaks or plays its prompt. A gather listens from entry (a key pressed
-//! during the prompt stops it: barge-in); its no-input timer starts when the
-//! prompt ends. Input ends at `digits` keys, at the terminator or after the
-//! inter-digit timeout, and is matched against the node's intents by DTMF.
-//! Each outcome is an event (`sales`, `no_input`, `no_match`, `exhausted`,
-//! `failed`, `done`) looked up in the node's `on`; an unmapped event hangs
-//! up, so no caller is ever left in silence. Gather failures count per node
-//! while `on` keeps sending the caller back to it; past `retries` they become
+//! Rules, in short: a call starts at `start`, or at `hours.closed` when the
+//! runner was given a wall clock ([`FlowRunner::with_clock`]) that falls
+//! outside the flow's hours. Entering a node emits `NodeEntered`, applies
+//! `set`, emits its business `event`, then speaks (`say`, in the call's
+//! language: variable `language`, else the flow's) or plays its prompt;
+//! after the prompt it does one thing: hang up, transfer, call a webhook,
+//! branch, listen (`gather`, `consent`, `survey`) or fire `done`.
+//!
+//! Listening starts at entry (barge-in per `gather.barge_in` stops the
+//! prompt); the no-input timer starts when the prompt ends. Keys end at
+//! `digits`/`max_digits`, the terminator or the inter-digit timeout; speech
+//! ends at once (see `speech.rs`). Each outcome is an event looked up in the
+//! node's `on`; an unmapped event hangs up, so no caller is left in silence.
+//! Failures count per node while `on` keeps sending the caller back to it
+//! (who then hears `gather.reprompt` if set); past `retries` they become
 //! `exhausted`. After 50 node entries with no caller input the call hangs up.
-//! Speech input (`gather.speech`) is parsed but not yet fed to the runner.
 
+mod input;
 mod io;
+mod steps;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 pub use io::{Action, FlowEvent, Variables};
 
-use crate::context::{CallContext, IntentRecord, Speaker, TranscriptLine};
-use crate::model::{Flow, Node, NodeId};
+use crate::clock;
+use crate::context::{CallContext, Speaker, TranscriptLine};
+use crate::model::{Flow, Gather, Node, NodeId, Text};
 use crate::template::render;
 
 /// Node entries allowed in a row without caller input before hanging up.
@@ -32,9 +40,11 @@ const MAX_ENTRIES_WITHOUT_INPUT: u32 = 50;
 /// What a node does once its prompt has played.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Then {
-    Gather,
+    Listen,
     Transfer,
     Hangup,
+    Webhook,
+    Branch,
     Done,
 }
 
@@ -42,10 +52,12 @@ enum Then {
 enum Phase {
     /// A prompt is playing.
     Playing(Then),
-    /// Waiting for the caller's keys.
+    /// Waiting for the caller's input.
     Listening,
     /// A transfer is under way.
     Transferring,
+    /// A webhook is under way; `failed` at the deadline.
+    Webhook { deadline: Instant },
     /// Hung up or transferred.
     Finished,
 }
@@ -67,32 +79,48 @@ pub struct FlowRunner {
     actions: VecDeque<Action>,
     phase: Phase,
     node: Option<NodeId>,
+    /// The language of prompts.
+    language: String,
+    /// The wall clock at the runner's start instant, if given.
+    wall: Option<(SystemTime, Instant)>,
     /// Gather failures at the current node (kept while `on` loops back to it).
     failures: u32,
     entries_without_input: u32,
-    /// Armed while the current node's gather listens.
+    /// Armed while the current node listens.
     gathering: Option<Gathering>,
 }
 
-fn is_dtmf_key(c: char) -> bool {
-    c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')
+/// `now + d`, saturating: absurd durations in a flow (`99999999999s`) must
+/// not panic; they become a day.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d).or_else(|| now.checked_add(Duration::from_secs(86_400))).unwrap_or(now)
 }
 
-/// Keys after which the input ends on its own: `digits`, or without a
-/// terminator the longest intent DTMF.
-fn max_digits(node: &Node) -> Option<usize> {
-    let gather = node.gather.as_ref()?;
-    match (gather.digits, gather.terminator) {
-        (Some(n), _) => Some(n.max(1) as usize),
-        (None, Some(_)) => None,
-        (None, None) => node.intents.values().filter_map(|i| i.dtmf.as_ref().map(|d| d.chars().count())).max(),
+/// How a node listens: its `gather`, or the defaults of `consent`/`survey`
+/// (one key, speech on).
+fn gather_of(node: &Node) -> Option<Gather> {
+    match &node.gather {
+        Some(g) => Some(g.clone()),
+        None if node.consent.is_some() || node.survey.is_some() => Some(Gather { speech: true, ..Gather::default() }),
+        None => None,
     }
 }
 
 impl FlowRunner {
-    /// Starts a call: enters the flow's `start` node. Its actions are ready
-    /// in [`FlowRunner::poll_action`] right away.
+    /// Starts a call at the flow's `start` node, ignoring business hours.
+    /// Its actions are ready in [`FlowRunner::poll_action`] right away.
     pub fn new(flow: Arc<Flow>, vars: Variables, now: Instant) -> Self {
+        Self::start(flow, vars, now, None)
+    }
+
+    /// Starts a call knowing the wall-clock time `wall` at `now`: business
+    /// hours are checked (closed → `hours.closed`) and consent answers are
+    /// time-stamped. The gateway passes `SystemTime::now()`.
+    pub fn with_clock(flow: Arc<Flow>, vars: Variables, now: Instant, wall: SystemTime) -> Self {
+        Self::start(flow, vars, now, Some(wall))
+    }
+
+    fn start(flow: Arc<Flow>, mut vars: Variables, now: Instant, wall: Option<SystemTime>) -> Self {
         let var = |name: &str| vars.get(name).cloned().unwrap_or_default();
         let context = CallContext {
             flow: flow.name.clone(),
@@ -101,7 +129,16 @@ impl FlowRunner {
             call_id: var("call_id"),
             ..CallContext::default()
         };
-        let start = flow.start.clone();
+        let language = vars.get("language").filter(|l| !l.trim().is_empty()).cloned().unwrap_or_else(|| flow.language.clone());
+        vars.insert("language".to_owned(), language.clone());
+        let mut start = flow.start.clone();
+        if let (Some(hours), Some(at)) = (&flow.hours, wall) {
+            let open = clock::is_open(hours, at);
+            vars.insert("hours".to_owned(), if open { "open" } else { "closed" }.to_owned());
+            if let (false, Some(closed)) = (open, &hours.closed) {
+                start = closed.clone();
+            }
+        }
         let mut runner = FlowRunner {
             flow,
             vars,
@@ -109,6 +146,8 @@ impl FlowRunner {
             actions: VecDeque::new(),
             phase: Phase::Listening,
             node: None,
+            language,
+            wall: wall.map(|w| (w, now)),
             failures: 0,
             entries_without_input: 0,
             gathering: None,
@@ -135,6 +174,7 @@ impl FlowRunner {
                 }
             }
             FlowEvent::Digit(c) => self.digit(c, now),
+            FlowEvent::Speech { text, confidence } => self.speech(&text, confidence, now),
             FlowEvent::TransferAccepted => {
                 if self.phase == Phase::Transferring {
                     self.phase = Phase::Finished;
@@ -145,12 +185,20 @@ impl FlowRunner {
                     self.fire("failed", now);
                 }
             }
+            FlowEvent::WebhookResult { status, body } => self.webhook_result(status, &body, now),
+            FlowEvent::WebhookFailed { reason } => self.webhook_failed(&reason, now),
         }
     }
 
     /// Call when the instant from [`FlowRunner::poll_timeout`] has come.
     /// Early or stray calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Phase::Webhook { deadline } = self.phase {
+            if deadline <= now {
+                self.webhook_failed("timed out", now);
+            }
+            return;
+        }
         if self.phase == Phase::Finished {
             return;
         }
@@ -172,8 +220,10 @@ impl FlowRunner {
 
     /// When [`FlowRunner::handle_timeout`] is next due, if a timer runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.phase == Phase::Finished {
-            return None;
+        match self.phase {
+            Phase::Finished => return None,
+            Phase::Webhook { deadline } => return Some(deadline),
+            _ => {}
         }
         let g = self.gathering.as_ref()?;
         match (g.no_input_at, g.inter_digit_at) {
@@ -192,12 +242,46 @@ impl FlowRunner {
         self.context.clone()
     }
 
+    /// The call's variables (for the simulator's summary and debugging).
+    pub fn variables(&self) -> &Variables {
+        &self.vars
+    }
+
+    /// The words and phrases the current node listens for, for recognisers
+    /// that take a grammar; `None` when not listening for speech.
+    pub fn active_grammar(&self) -> Option<Vec<String>> {
+        self.gathering.as_ref()?;
+        let (id, flow) = self.current()?;
+        let node = flow.nodes.get(&id)?;
+        if !gather_of(node)?.speech {
+            return None;
+        }
+        let mut out: Vec<String> = if node.consent.is_some() {
+            crate::speech::YES.iter().chain(crate::speech::NO.iter()).map(|s| (*s).to_owned()).collect()
+        } else if node.survey.is_some() {
+            crate::speech::NUMBERS.iter().map(|(w, _)| (*w).to_owned()).collect()
+        } else {
+            node.intents.values().flat_map(|i| i.phrases.iter().cloned()).collect()
+        };
+        out.dedup();
+        Some(out)
+    }
+
     fn render(&self, template: &str) -> String {
-        render(template, |name| self.vars.get(name).map(String::as_str))
+        render(template, |name| self.vars.get(name.strip_prefix("vars.").unwrap_or(name)).map(String::as_str))
+    }
+
+    fn text(&self, text: &Text) -> String {
+        self.render(text.for_language(&self.language, &self.flow.language).unwrap_or(""))
     }
 
     fn current(&self) -> Option<(NodeId, Arc<Flow>)> {
         self.node.clone().map(|id| (id, Arc::clone(&self.flow)))
+    }
+
+    fn set_var(&mut self, name: &str, value: String) {
+        self.vars.insert(name.to_owned(), value.clone());
+        self.context.variables.insert(name.to_owned(), value);
     }
 
     fn hang_up(&mut self) {
@@ -212,7 +296,8 @@ impl FlowRunner {
             return;
         }
         self.entries_without_input += 1;
-        if self.node.as_ref() != Some(&id) {
+        let again = self.node.as_ref() == Some(&id);
+        if !again {
             self.failures = 0;
         }
         self.gathering = None;
@@ -226,33 +311,40 @@ impl FlowRunner {
         self.actions.push_back(Action::NodeEntered { node: id });
         for (name, template) in &node.set {
             let value = self.render(template);
-            self.vars.insert(name.clone(), value.clone());
-            self.context.variables.insert(name.clone(), value);
+            self.set_var(name, value);
         }
-        let language = flow.language.clone();
+        if let Some(event) = &node.event {
+            self.business_event(event);
+        }
+        let gather = gather_of(node);
+        let reprompt = gather.as_ref().and_then(|g| g.reprompt.as_ref()).filter(|_| again && self.failures > 0);
         let mut prompt = false;
-        if let Some(text) = node.say.as_deref().map(|t| self.render(t)) {
+        if let Some(text) = reprompt.or(node.say.as_ref()).map(|t| self.text(t)) {
             if !text.trim().is_empty() {
-                self.say(text, language);
+                self.say(text);
                 prompt = true;
             }
         } else if let Some(id) = &node.play {
             self.context.transcript.push(TranscriptLine { speaker: Speaker::Bot, text: format!("[prompt {id}]") });
-            self.actions.push_back(Action::Play { prompt: id.clone(), language });
+            self.actions.push_back(Action::Play { prompt: id.clone(), language: self.language.clone() });
             prompt = true;
         }
         let then = if node.hangup {
             Then::Hangup
         } else if node.transfer.is_some() {
             Then::Transfer
-        } else if node.gather.is_some() {
-            Then::Gather
+        } else if node.webhook.is_some() {
+            Then::Webhook
+        } else if node.branch.is_some() {
+            Then::Branch
+        } else if gather.is_some() {
+            Then::Listen
         } else {
             Then::Done
         };
-        if then == Then::Gather {
-            let timeout = node.gather.as_ref().map(|g| g.timeout).unwrap_or_default();
-            self.gathering = Some(Gathering { no_input_at: (!prompt).then(|| now + timeout), ..Gathering::default() });
+        if then == Then::Listen {
+            let timeout = gather.map(|g| g.timeout).unwrap_or_default();
+            self.gathering = Some(Gathering { no_input_at: (!prompt).then(|| later(now, timeout)), ..Gathering::default() });
         }
         if prompt {
             self.phase = Phase::Playing(then);
@@ -261,25 +353,27 @@ impl FlowRunner {
         }
     }
 
-    fn say(&mut self, text: String, language: String) {
+    fn say(&mut self, text: String) {
         self.context.transcript.push(TranscriptLine { speaker: Speaker::Bot, text: text.clone() });
-        self.actions.push_back(Action::Say { text, language });
+        self.actions.push_back(Action::Say { text, language: self.language.clone() });
     }
 
     fn after_prompt(&mut self, then: Then, now: Instant) {
         match then {
-            Then::Gather => {
+            Then::Listen => {
                 self.phase = Phase::Listening;
                 let timeout =
-                    self.current().and_then(|(id, flow)| flow.nodes.get(&id)?.gather.as_ref().map(|g| g.timeout)).unwrap_or_default();
+                    self.current().and_then(|(id, flow)| flow.nodes.get(&id).and_then(gather_of).map(|g| g.timeout)).unwrap_or_default();
                 if let Some(g) = self.gathering.as_mut() {
-                    if g.input.is_empty() && g.no_input_at.is_none() {
-                        g.no_input_at = Some(now + timeout);
+                    if g.input.is_empty() && g.no_input_at.is_none() && g.inter_digit_at.is_none() {
+                        g.no_input_at = Some(later(now, timeout));
                     }
                 }
             }
             Then::Transfer => self.transfer(now),
             Then::Hangup => self.hang_up(),
+            Then::Webhook => self.start_webhook(now),
+            Then::Branch => self.branch(now),
             Then::Done => self.fire("done", now),
         }
     }
@@ -312,82 +406,11 @@ impl FlowRunner {
         }
     }
 
-    /// A gather failure: `no_input` or `no_match`, or `exhausted` past retries.
+    /// A listening failure: `no_input` or `no_match`, or `exhausted` past retries.
     fn fail(&mut self, event: &str, now: Instant) {
         self.failures += 1;
-        let retries = self.current().and_then(|(id, flow)| flow.nodes.get(&id)?.gather.as_ref().map(|g| g.retries)).unwrap_or(0);
+        let retries = self.current().and_then(|(id, flow)| flow.nodes.get(&id).and_then(gather_of).map(|g| g.retries)).unwrap_or(0);
         let event = if self.failures > retries { "exhausted" } else { event };
         self.fire(event, now);
-    }
-
-    fn digit(&mut self, c: char, now: Instant) {
-        let c = c.to_ascii_uppercase();
-        if !is_dtmf_key(c) || self.gathering.is_none() {
-            return;
-        }
-        let Some((id, flow)) = self.current() else {
-            return;
-        };
-        let Some(node) = flow.nodes.get(&id) else {
-            return;
-        };
-        let Some(gather) = node.gather.as_ref() else {
-            return;
-        };
-        self.entries_without_input = 0;
-        self.context.digits.push(c);
-        if let Phase::Playing(_) = self.phase {
-            self.actions.push_back(Action::StopPrompt);
-            self.phase = Phase::Listening;
-        }
-        let max = max_digits(node);
-        let Some(g) = self.gathering.as_mut() else {
-            return;
-        };
-        g.no_input_at = None;
-        if gather.terminator == Some(c) {
-            self.finish_gather(now);
-            return;
-        }
-        g.input.push(c);
-        if max.is_some_and(|m| g.input.chars().count() >= m) {
-            self.finish_gather(now);
-        } else {
-            g.inter_digit_at = Some(now + gather.inter_digit_timeout);
-        }
-    }
-
-    /// The input is complete: match it and fire the outcome.
-    fn finish_gather(&mut self, now: Instant) {
-        let Some(g) = self.gathering.take() else {
-            return;
-        };
-        let Some((id, flow)) = self.current() else {
-            return;
-        };
-        let Some(node) = flow.nodes.get(&id) else {
-            return;
-        };
-        let input = g.input;
-        if !input.is_empty() {
-            self.context.transcript.push(TranscriptLine { speaker: Speaker::Caller, text: format!("DTMF {input}") });
-        }
-        self.vars.insert("digits".to_owned(), input.clone());
-        if node.intents.is_empty() && !input.is_empty() {
-            // Free input (an account number…): read it as {{digits}}.
-            self.failures = 0;
-            self.fire("done", now);
-            return;
-        }
-        let matched = node.intents.iter().find(|(_, intent)| intent.dtmf.as_deref() == Some(input.as_str()));
-        let Some((name, _)) = matched else {
-            self.fail("no_match", now);
-            return;
-        };
-        self.failures = 0;
-        self.vars.insert("intent".to_owned(), name.clone());
-        self.context.intents.push(IntentRecord { intent: name.clone(), input: input.clone(), node: id });
-        self.actions.push_back(Action::IntentMatched { intent: name.clone(), input });
-        self.fire(name, now);
     }
 }

@@ -27,7 +27,7 @@ impl Call {
         vars.insert("call_id".into(), self.call_id.clone());
         vars.insert("transfer.agent_uri".into(), self.shared.config.transfer.agent_uri.clone());
         // The wall clock decides business hours (`hours:`) and stamps consent.
-        self.runner = Some(FlowRunner::new(flow, vars, StdInstant::now()));
+        self.runner = Some(FlowRunner::with_clock(flow, vars, StdInstant::now(), self.shared.config.flow_wall_clock()));
     }
 
     pub(super) fn flow_event(&mut self, ev: FlowEvent) {
@@ -121,6 +121,19 @@ impl Call {
                 }
                 Action::Transfer { to, mode, context } => self.send_refer(&to, mode, context).await,
                 Action::Hangup => self.hang_up(Outcome::Completed, "flow ended"),
+                Action::Webhook { name, url, method, .. } => {
+                    // Not performed yet: fail it at once so the flow takes its `failed` path.
+                    tracing::warn!(%name, %url, ?method, "webhook not performed");
+                    self.flow_event(FlowEvent::WebhookFailed { reason: "webhooks are not performed by the gateway yet".into() });
+                }
+                Action::BusinessEvent { kind, value, currency, data } => {
+                    tracing::info!(?kind, ?value, ?currency, ?data, "business event");
+                }
+                Action::ConsentRecorded { topic, granted, at, flow_version } => {
+                    tracing::info!(%topic, granted, ?at, %flow_version, "consent");
+                }
+                Action::SurveyAnswer { survey, scale, score } => tracing::info!(%survey, ?scale, score, "survey answer"),
+                Action::VariantChosen { branch, variant } => tracing::info!(%branch, %variant, "A/B variant"),
             }
         }
     }

@@ -1,31 +1,51 @@
 //! Semantic checks of a parsed flow, each pointing at the line of the key it
 //! is about: missing nodes, unknown events, clashing DTMF keys, callers left
-//! with no way out, unreachable nodes, traps and unknown placeholders.
+//! with no way out, unreachable nodes, traps and unknown placeholders. The
+//! checks of the later verbs (webhook, branch, consent, survey), hours and
+//! prompt files are in `steps.rs`.
+
+mod steps;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::{Flow, Node, NodeId};
-use crate::template::{pieces, Piece};
 
 /// Events every node may map in `on`, besides its intents' names.
 pub(crate) const BUILTIN_EVENTS: [&str; 5] = ["no_input", "no_match", "exhausted", "failed", "done"];
-/// Variables the runner always knows, besides those set with `set`.
-const BUILTIN_VARS: [&str; 5] = ["caller", "called", "call_id", "digits", "intent"];
 /// Gateway settings a flow may use as `${name}`.
 const SETTINGS: [&str; 1] = ["transfer.agent_uri"];
 
+/// Options of [`validate_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ValidateOptions {
+    /// The prompt library (`[prompts].dir`); when given, every `play:`
+    /// must have a WAV file there (`DIR/LANG/ID.wav`, `DIR/PRIMARY/ID.wav`
+    /// or `DIR/ID.wav`, as the gateway looks them up).
+    pub prompt_dir: Option<PathBuf>,
+}
+
 /// Checks a flow; returns its errors and warnings in file order.
 pub fn validate(flow: &Flow) -> Vec<Diagnostic> {
+    validate_with(flow, &ValidateOptions::default())
+}
+
+/// [`validate`] with options (a prompt directory to check `play:` against).
+pub fn validate_with(flow: &Flow, options: &ValidateOptions) -> Vec<Diagnostic> {
     let mut check = Check { flow, out: Vec::new() };
     check.start_and_hours();
-    let set_vars: BTreeSet<&str> = flow.nodes.values().flat_map(|n| n.set.keys().map(String::as_str)).collect();
+    let known_vars = steps::known_vars(flow);
     for (id, node) in &flow.nodes {
         check.verbs(id, node);
         check.events(id, node);
         check.dtmf(id, node);
         check.gather_exit(id, node);
-        check.templates(id, node, &set_vars);
+        check.templates(id, node, &known_vars);
+        check.steps(id, node, &known_vars);
+        if let Some(dir) = &options.prompt_dir {
+            check.prompt_file(id, node, dir);
+        }
     }
     check.reachability();
     check.traps();
@@ -59,6 +79,7 @@ impl Check<'_> {
 
     fn start_and_hours(&mut self) {
         let flow = self.flow;
+        self.hours();
         if !flow.nodes.contains_key(&flow.start) {
             self.error(&["start"], format!("start node `{}` is not defined", flow.start));
         }
@@ -74,10 +95,26 @@ impl Check<'_> {
         if node.say.is_some() && node.play.is_some() {
             self.error(&at, format!("node `{id}`: use either `say` or `play`, not both"));
         }
-        let verbs: Vec<&str> = [("gather", node.gather.is_some()), ("transfer", node.transfer.is_some()), ("hangup", node.hangup)]
-            .into_iter()
-            .filter_map(|(name, used)| used.then_some(name))
-            .collect();
+        let listen = if node.consent.is_some() {
+            "consent"
+        } else if node.survey.is_some() {
+            "survey"
+        } else {
+            "gather"
+        };
+        let verbs: Vec<&str> = [
+            (listen, node.gather.is_some() || node.consent.is_some() || node.survey.is_some()),
+            ("transfer", node.transfer.is_some()),
+            ("hangup", node.hangup),
+            ("webhook", node.webhook.is_some()),
+            ("branch", node.branch.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, used)| used.then_some(name))
+        .collect();
+        if node.consent.is_some() && node.survey.is_some() {
+            self.error(&at, format!("node `{id}`: `consent` and `survey` cannot be used together; use one per node"));
+        }
         if verbs.len() > 1 {
             self.error(&at, format!("node `{id}`: `{}` cannot be used together; use one per node", verbs.join("` and `")));
         }
@@ -99,7 +136,8 @@ impl Check<'_> {
     fn events(&mut self, id: &NodeId, node: &Node) {
         for (event, target) in &node.on {
             let path = ["nodes", id.as_str(), "on", event.as_str()];
-            if !BUILTIN_EVENTS.contains(&event.as_str()) && !node.intents.contains_key(event) {
+            let answer = node.consent.is_some() && matches!(event.as_str(), "yes" | "no");
+            if !BUILTIN_EVENTS.contains(&event.as_str()) && !node.intents.contains_key(event) && !answer {
                 self.error(
                     &path,
                     format!("node `{id}`: unknown event `{event}` (expected an intent of this node, {})", BUILTIN_EVENTS.join(", ")),
@@ -157,11 +195,13 @@ impl Check<'_> {
     }
 
     fn gather_exit(&mut self, id: &NodeId, node: &Node) {
-        let Some(gather) = &node.gather else {
-            return;
+        let retries = match &node.gather {
+            Some(g) => g.retries,
+            None if node.consent.is_some() || node.survey.is_some() => crate::model::Gather::default().retries,
+            None => return,
         };
         let leaves = |event: &str| node.on.get(event).map(|t| t != id);
-        let way_out = if gather.retries == 0 {
+        let way_out = if retries == 0 {
             leaves("exhausted") == Some(true)
         } else {
             match leaves("no_input") {
@@ -175,38 +215,6 @@ impl Check<'_> {
                 &["nodes", id.as_str(), "gather"],
                 format!("node `{id}`: gather has no way out when the caller is silent (map `no_input` or `exhausted` to another node); the caller will be hung up"),
             );
-        }
-    }
-
-    fn templates(&mut self, id: &NodeId, node: &Node, set_vars: &BTreeSet<&str>) {
-        let mut texts: Vec<(Vec<&str>, &str)> = Vec::new();
-        if let Some(say) = &node.say {
-            texts.push((vec!["nodes", id.as_str(), "say"], say));
-        }
-        for (var, value) in &node.set {
-            texts.push((vec!["nodes", id.as_str(), "set", var.as_str()], value));
-        }
-        if let Some(t) = &node.transfer {
-            texts.push((vec!["nodes", id.as_str(), "transfer", "to"], &t.to));
-        }
-        for (path, text) in texts {
-            for piece in pieces(text) {
-                match piece {
-                    Piece::Var(name) if !BUILTIN_VARS.contains(&name) && !set_vars.contains(name) => {
-                        self.warning(&path, format!("node `{id}`: unknown variable `{{{{{name}}}}}`"));
-                    }
-                    Piece::Setting(name) if !SETTINGS.contains(&name) => {
-                        self.warning(
-                            &path,
-                            format!(
-                                "node `{id}`: unknown setting `${{{name}}}` (known: {})",
-                                SETTINGS.map(|s| format!("${{{s}}}")).join(", ")
-                            ),
-                        );
-                    }
-                    _ => {}
-                }
-            }
         }
     }
 
@@ -228,7 +236,7 @@ impl Check<'_> {
         loop {
             let before = can_exit.len();
             for (id, node) in &flow.nodes {
-                if node.on.values().any(|t| can_exit.contains(t)) {
+                if edges(node).any(|t| can_exit.contains(t)) {
                     can_exit.insert(id);
                 }
             }
@@ -268,7 +276,7 @@ fn reach<'a>(flow: &'a Flow, roots: Vec<&'a NodeId>) -> BTreeSet<&'a NodeId> {
             continue;
         };
         if seen.insert(key) {
-            queue.extend(node.on.values());
+            queue.extend(edges(node));
         }
     }
     seen
@@ -276,6 +284,13 @@ fn reach<'a>(flow: &'a Flow, roots: Vec<&'a NodeId>) -> BTreeSet<&'a NodeId> {
 
 /// Nodes reachable from `id` by at least one `on` edge.
 fn reach_by_edges<'a>(flow: &'a Flow, id: &NodeId) -> BTreeSet<&'a NodeId> {
-    let first: Vec<&NodeId> = flow.nodes.get(id).map(|n| n.on.values().collect()).unwrap_or_default();
+    let first: Vec<&NodeId> = flow.nodes.get(id).map(|n| edges(n).collect()).unwrap_or_default();
     reach(flow, first)
+}
+
+/// Every node a node can lead to: its `on` targets and its branch targets.
+fn edges(node: &Node) -> impl Iterator<Item = &NodeId> {
+    let branch =
+        node.branch.iter().flat_map(|b| b.when.iter().map(|c| &c.goto).chain(b.split.values().map(|v| &v.goto)).chain(b.otherwise.iter()));
+    node.on.values().chain(branch)
 }

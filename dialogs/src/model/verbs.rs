@@ -1,0 +1,213 @@
+//! Shapes of the verbs that talk and listen: per-language text, `gather`
+//! with its barge-in rule, intents and `transfer`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::de;
+
+/// Text to speak: one text, or one per language (`{ en-US: Hi, es-AR: Hola }`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Text {
+    /// The same text in every language.
+    Plain(String),
+    /// Text by language tag.
+    ByLanguage(BTreeMap<String, String>),
+}
+
+impl Text {
+    /// The text for `language`: the exact tag, then the same primary language
+    /// (`es-AR` → `es-MX`), then `fallback` (the flow's language), then any.
+    pub fn for_language(&self, language: &str, fallback: &str) -> Option<&str> {
+        let map = match self {
+            Text::Plain(s) => return Some(s),
+            Text::ByLanguage(map) => map,
+        };
+        let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        map.get(language)
+            .or_else(|| map.iter().find(|(k, _)| primary(k) == primary(language)).map(|(_, v)| v))
+            .or_else(|| map.get(fallback))
+            .or_else(|| map.values().next())
+            .map(String::as_str)
+    }
+
+    /// Every text, for validation.
+    pub(crate) fn all(&self) -> Vec<&str> {
+        match self {
+            Text::Plain(s) => vec![s.as_str()],
+            Text::ByLanguage(map) => map.values().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text::Plain(s.to_owned())
+    }
+}
+
+/// Which input stops a playing prompt (and is taken as the answer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BargeIn {
+    /// Keys and speech.
+    #[default]
+    Any,
+    /// Keys only.
+    Dtmf,
+    /// Speech only.
+    Speech,
+    /// The prompt always plays to the end; input during it is ignored.
+    None,
+}
+
+impl BargeIn {
+    pub(crate) fn allows_dtmf(self) -> bool {
+        matches!(self, BargeIn::Any | BargeIn::Dtmf)
+    }
+
+    pub(crate) fn allows_speech(self) -> bool {
+        matches!(self, BargeIn::Any | BargeIn::Speech)
+    }
+}
+
+/// How a node listens for input.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gather {
+    /// Stop after exactly this many digits. Without it (and without a
+    /// terminator or `max_digits`) the runner stops at the length of the
+    /// longest intent DTMF.
+    #[serde(default)]
+    pub digits: Option<u32>,
+    /// Fewer digits than this are `no_match`.
+    #[serde(default)]
+    pub min_digits: Option<u32>,
+    /// Input ends on its own at this many digits.
+    #[serde(default)]
+    pub max_digits: Option<u32>,
+    /// A key that ends the input (`"#"`); it is not part of the input.
+    #[serde(default)]
+    pub terminator: Option<char>,
+    /// Silence allowed after the prompt before `no_input` (default 5s).
+    #[serde(default = "default_timeout", deserialize_with = "de::duration")]
+    pub timeout: Duration,
+    /// Silence allowed between two digits before the input ends (default 3s).
+    #[serde(default = "default_inter_digit", deserialize_with = "de::duration")]
+    pub inter_digit_timeout: Duration,
+    /// Listen for speech too ([`crate::FlowEvent::Speech`]).
+    #[serde(default)]
+    pub speech: bool,
+    /// Speech below this confidence (0-1) is `no_match` (default 0.5).
+    #[serde(default = "default_confidence")]
+    pub min_confidence: f32,
+    /// Which input interrupts the prompt (default `any`).
+    #[serde(default)]
+    pub barge_in: BargeIn,
+    /// Re-prompts allowed before `no_input`/`no_match` become `exhausted`.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Said instead of the node's prompt when the caller is sent back to it
+    /// after a `no_input` or `no_match`.
+    #[serde(default)]
+    pub reprompt: Option<Text>,
+}
+
+impl Default for Gather {
+    fn default() -> Self {
+        Gather {
+            digits: None,
+            min_digits: None,
+            max_digits: None,
+            terminator: None,
+            timeout: default_timeout(),
+            inter_digit_timeout: default_inter_digit(),
+            speech: false,
+            min_confidence: default_confidence(),
+            barge_in: BargeIn::Any,
+            retries: default_retries(),
+            reprompt: None,
+        }
+    }
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_inter_digit() -> Duration {
+    Duration::from_secs(3)
+}
+
+fn default_confidence() -> f32 {
+    0.5
+}
+
+fn default_retries() -> u32 {
+    2
+}
+
+/// One thing the caller may want, and how they may ask for it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intent {
+    /// The keys that select it (`"1"`, or several digits).
+    #[serde(default, deserialize_with = "de::opt_scalar")]
+    pub dtmf: Option<String>,
+    /// Words or phrases that select it by speech.
+    #[serde(default)]
+    pub phrases: Vec<String>,
+}
+
+/// A hand-off of the call to a person.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// The target URI; `${transfer.agent_uri}` and `{{var}}` are substituted.
+    pub to: String,
+    /// Blind (REFER) or warm (B2BUA leg first).
+    #[serde(default)]
+    pub mode: TransferMode,
+    /// Which parts of the call context travel with the transfer.
+    #[serde(default)]
+    pub context: Vec<ContextField>,
+}
+
+/// Blind or warm transfer (DESIGN.md §5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    /// REFER the caller to the target.
+    #[default]
+    Blind,
+    /// Call the target first, whisper a summary, then bridge.
+    Warm,
+}
+
+/// A part of the [`crate::CallContext`] a transfer may carry. The flow name
+/// always travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextField {
+    /// Caller, called number and call id.
+    Caller,
+    /// The intents matched so far.
+    Intent,
+    /// What the bot said and the caller answered.
+    Transcript,
+    /// Every digit pressed.
+    Digits,
+    /// The nodes visited.
+    Path,
+    /// Variables set by the flow (and CRM data from webhooks).
+    Variables,
+    /// Consent answers.
+    Consent,
+    /// Survey answers.
+    Survey,
+    /// A/B variants chosen.
+    Variants,
+}

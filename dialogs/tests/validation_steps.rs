@@ -1,0 +1,114 @@
+//! Validation of the later verbs, hours and prompt files: one bad flow per
+//! diagnostic kind, each checked for its exact `file:line:col` and message.
+
+use dialogs::{parse_flow, validate_with, ValidateOptions};
+
+fn diagnostics(name: &str) -> Vec<String> {
+    let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(format!("{dir}/{name}")).expect("fixture exists");
+    let options = ValidateOptions { prompt_dir: Some(format!("{dir}/prompts").into()) };
+    match parse_flow(&source, &format!("fixtures/{name}")) {
+        Ok(flow) => validate_with(&flow, &options).iter().map(|d| d.to_string().replace(&format!("{dir}/"), "DIR/")).collect(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn unknown_time_zone() {
+    assert_eq!(
+        diagnostics("bad_timezone.yaml"),
+        ["fixtures/bad_timezone.yaml:4:3: hours: unknown time zone `America/Cordoba_Nope` (expected an IANA name such as America/Argentina/Cordoba)"]
+    );
+}
+
+#[test]
+fn missing_prompt_file() {
+    // `hola` exists as prompts/es/hola.wav (primary language); `chau` nowhere.
+    assert_eq!(
+        diagnostics("missing_prompt.yaml"),
+        ["fixtures/missing_prompt.yaml:9:5: node `b`: prompt `chau` not found in DIR/prompts (no chau.wav for es-AR)"]
+    );
+}
+
+#[test]
+fn bad_condition_is_a_parse_error() {
+    assert_eq!(
+        diagnostics("bad_condition.yaml"),
+        ["fixtures/bad_condition.yaml:7:11: nodes.a.branch.when[0]: invalid condition `vip is true`: expected `VAR OP VALUE` with OP one of ==, !=, <, >, contains, or `VAR exists`"]
+    );
+}
+
+#[test]
+fn branch_targets_weights_and_condition_variables() {
+    assert_eq!(
+        diagnostics("branch_targets.yaml"),
+        [
+            "fixtures/branch_targets.yaml:7:13: warning: node `a`: unknown variable `crm.vip` in condition `crm.vip == yes`",
+            "fixtures/branch_targets.yaml:7:35: node `a`: a branch case goes to `vip`, which is not defined",
+            "fixtures/branch_targets.yaml:8:7: node `a`: the A/B split has no variant with a weight above 0",
+            "fixtures/branch_targets.yaml:10:25: node `a`: variant `y` goes to `nowhere`, which is not defined",
+            "fixtures/branch_targets.yaml:11:7: node `a`: `else` goes to `gone`, which is not defined",
+        ]
+    );
+}
+
+#[test]
+fn webhook_url_map_and_unknown_template_variables() {
+    // `{{crm.name}}` is known (the webhook maps it); `{{crm.nombre}}` is not.
+    assert_eq!(
+        diagnostics("webhook_url.yaml"),
+        [
+            "fixtures/webhook_url.yaml:5:5: warning: node `a`: webhook without `failed` in `on`; the call will hang up when the service fails",
+            "fixtures/webhook_url.yaml:6:7: node `a`: webhook URL `ftp://crm.example.com/{{caller}}` is not an http:// or https:// URL",
+            "fixtures/webhook_url.yaml:7:14: node `a`: webhook map `crm.name` has an empty path",
+            "fixtures/webhook_url.yaml:10:5: warning: node `b`: unknown variable `{{crm.nombre}}`",
+        ]
+    );
+}
+
+#[test]
+fn consent_answers_should_be_mapped() {
+    assert_eq!(
+        diagnostics("consent_unmapped.yaml"),
+        ["fixtures/consent_unmapped.yaml:6:5: warning: node `a`: consent answer `no` is not mapped in `on`; the call will hang up"]
+    );
+}
+
+#[test]
+fn one_step_verb_per_node() {
+    assert_eq!(
+        diagnostics("verbs_together.yaml"),
+        [
+            "fixtures/verbs_together.yaml:4:3: node `a`: `consent` and `survey` cannot be used together; use one per node",
+            "fixtures/verbs_together.yaml:4:3: node `a`: `consent` and `webhook` cannot be used together; use one per node",
+            "fixtures/verbs_together.yaml:4:3: warning: node `a`: gather has no way out when the caller is silent (map `no_input` or `exhausted` to another node); the caller will be hung up",
+        ]
+    );
+}
+
+#[test]
+fn example_flows_are_clean_with_a_prompt_dir() {
+    let dir = format!("{}/../flows", env!("CARGO_MANIFEST_DIR"));
+    for name in ["demo.yaml", "ventas.yaml", "soporte.yaml"] {
+        let source = std::fs::read_to_string(format!("{dir}/{name}")).expect("example flow");
+        let flow = parse_flow(&source, name).expect("parses");
+        let options = ValidateOptions { prompt_dir: Some("/nonexistent".into()) };
+        assert_eq!(validate_with(&flow, &options), vec![], "{name} (no play: nodes, so no prompt files needed)");
+    }
+}
+
+#[test]
+fn schema_lists_every_node_key_the_examples_use() {
+    let schema = dialogs::flow_schema();
+    let keys = schema["$defs"]["node"]["properties"].as_object().expect("node properties");
+    let dir = format!("{}/../flows", env!("CARGO_MANIFEST_DIR"));
+    for name in ["demo.yaml", "ventas.yaml", "soporte.yaml"] {
+        let source = std::fs::read_to_string(format!("{dir}/{name}")).expect("example flow");
+        let value: serde_json::Value = serde_yaml::from_str(&source).expect("yaml");
+        for node in value["nodes"].as_object().expect("nodes").values() {
+            for key in node.as_object().expect("node").keys() {
+                assert!(keys.contains_key(key), "{name}: `{key}` missing from the schema");
+            }
+        }
+    }
+}
