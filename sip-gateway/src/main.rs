@@ -32,6 +32,9 @@ enum Command {
     Validate {
         #[arg(required = true)]
         flows: Vec<PathBuf>,
+        /// Prompt library to check `play:` ids against ([prompts].dir).
+        #[arg(long)]
+        prompts: Option<PathBuf>,
     },
     /// Talk to a flow in the terminal: type keys (1, 123#) or words, and
     /// `:silence`, `:hangup`, `:webhook 200 {json}`, `:transfer-fail`.
@@ -54,7 +57,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { flows } => validate(&flows),
+        Command::Validate { flows, prompts } => validate(&flows, prompts),
         Command::Simulate { flow, caller, at, lang } => simulate(&flow, caller, at.as_deref(), lang),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&dialogs::flow_schema())?);
@@ -74,10 +77,25 @@ fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
 }
 
-fn validate(paths: &[PathBuf]) -> anyhow::Result<()> {
+/// Parses and validates a flow; `Err` lists every error diagnostic
+/// (`file:line:col: message`), `Ok` carries the warnings.
+fn load_flow_checked(path: &std::path::Path, opts: &dialogs::ValidateOptions) -> Result<(dialogs::Flow, Vec<dialogs::Diagnostic>), String> {
+    let source = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let join = |d: &[dialogs::Diagnostic]| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    let flow = dialogs::parse_flow(&source, &path.display().to_string()).map_err(|d| join(&d))?;
+    let (errors, warnings): (Vec<_>, Vec<_>) = dialogs::validate_with(&flow, opts).into_iter().partition(|d| d.is_error());
+    if errors.is_empty() {
+        Ok((flow, warnings))
+    } else {
+        Err(join(&errors))
+    }
+}
+
+fn validate(paths: &[PathBuf], prompts: Option<PathBuf>) -> anyhow::Result<()> {
+    let opts = dialogs::ValidateOptions { prompt_dir: prompts };
     let mut failed = false;
     for p in paths {
-        match dialogs::load_flow(p) {
+        match load_flow_checked(p, &opts) {
             Ok((_, warnings)) => {
                 for w in &warnings {
                     println!("{w}");
@@ -128,7 +146,8 @@ fn load_flows(cfg: &Config) -> anyhow::Result<FlowStore> {
         if store.flows.contains_key(p) {
             continue;
         }
-        let (flow, warnings) = dialogs::load_flow(p).map_err(|e| anyhow::anyhow!("flow not loaded:\n{e}"))?;
+        let opts = dialogs::ValidateOptions { prompt_dir: Some(cfg.prompts.dir.clone()) };
+        let (flow, warnings) = load_flow_checked(p, &opts).map_err(|e| anyhow::anyhow!("flow not loaded:\n{e}"))?;
         for w in warnings {
             tracing::warn!("{w}");
         }
@@ -145,7 +164,8 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let flows = load_flows(&cfg)?;
     let prompter = Prompter::from_config(&cfg)?;
     let registry = Registry::spawn();
-    let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone() });
+    let webhooks = sip_gateway::webhook::WebhookClient::new().context("building the webhook HTTP client")?;
+    let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks });
 
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let transports = Transports::bind(&cfg.listen_specs(), inbound_tx).await.context("binding SIP listeners")?;

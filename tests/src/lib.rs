@@ -80,6 +80,11 @@ impl Gateway {
 
     /// `sip_extra` lines go into [sip]; `inactivity_s` is [rtp].inactivity_timeout.
     pub fn start_custom(sip_extra: &str, inactivity_s: u64) -> Self {
+        Self::start_full(sip_extra, inactivity_s, &repo_root().join("flows/demo.yaml"))
+    }
+
+    /// Like `start_custom`, with another default flow.
+    pub fn start_full(sip_extra: &str, inactivity_s: u64, flow: &Path) -> Self {
         let dir = Scratch::new("gw");
         let root = repo_root();
         let cache = root.join("target").join("e2e-prompt-cache");
@@ -90,7 +95,7 @@ impl Gateway {
              [flows]\ndefault = \"{flow}\"\npinned_time = \"{PINNED_TIME}\"\n\
              [transfer]\nagent_uri = \"{AGENT_URI}\"\nnotify_timeout = 10\n\
              [prompts]\ndir = \"{prompts}\"\ncache_dir = \"{cache}\"\n",
-            flow = root.join("flows/demo.yaml").display(),
+            flow = flow.display(),
             prompts = root.join("prompts/assets").display(),
             cache = cache.display(),
         );

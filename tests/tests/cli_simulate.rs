@@ -23,7 +23,8 @@ fn simulate(flow: &str, args: &[&str], script: &str) -> (bool, String) {
 
 #[test]
 fn demo_by_keys_and_speech_ends_in_a_transfer() {
-    let (ok, out) = simulate("demo.yaml", &["--at", "2026-11-24T10:00:00-03:00", "--caller", "+15550001111"], "5\n:silence\nagent please\n");
+    let (ok, out) =
+        simulate("demo.yaml", &["--at", "2026-11-24T10:00:00-03:00", "--caller", "+15550001111"], "5\n:silence\nagent please\n");
     assert!(ok, "{out}");
     assert!(out.contains("bot: Welcome to Acme."), "{out}");
     assert!(out.contains("intent: agent (agent please)"), "{out}");

@@ -121,11 +121,7 @@ impl Call {
                 }
                 Action::Transfer { to, mode, context } => self.send_refer(&to, mode, context).await,
                 Action::Hangup => self.hang_up(Outcome::Completed, "flow ended"),
-                Action::Webhook { name, url, method, .. } => {
-                    // Not performed yet: fail it at once so the flow takes its `failed` path.
-                    tracing::warn!(%name, %url, ?method, "webhook not performed");
-                    self.flow_event(FlowEvent::WebhookFailed { reason: "webhooks are not performed by the gateway yet".into() });
-                }
+                Action::Webhook { name, url, method, body, timeout } => self.start_webhook(name, url, method, body, timeout),
                 Action::BusinessEvent { kind, value, currency, data } => {
                     tracing::info!(?kind, ?value, ?currency, ?data, "business event");
                 }
@@ -199,6 +195,41 @@ impl Call {
         let wait = std::time::Duration::from_secs(self.shared.config.transfer.notify_timeout.max(1));
         self.refer = Some(PendingRefer { cseq, deadline: Instant::now() + wait });
         self.publish();
+    }
+}
+
+impl Call {
+    /// Runs a flow webhook off the call task; its result comes back on the
+    /// call's webhook channel as the event the runner waits for.
+    fn start_webhook(
+        &mut self,
+        name: String,
+        url: String,
+        method: dialogs::HttpMethod,
+        body: std::collections::BTreeMap<String, String>,
+        timeout: std::time::Duration,
+    ) {
+        self.webhook_seq += 1;
+        let seq = self.webhook_seq;
+        let method = match method {
+            dialogs::HttpMethod::Get => crate::webhook::Method::Get,
+            dialogs::HttpMethod::Post => crate::webhook::Method::Post,
+        };
+        let (client, tx, call_id) = (self.shared.webhooks.clone(), self.webhook_tx.clone(), self.call_id.clone());
+        tracing::info!(%name, %url, ?method, "webhook");
+        tokio::spawn(async move {
+            let ev = match client.call(method, &url, &body, timeout, &call_id).await {
+                Ok((status, body)) => {
+                    tracing::info!(%name, status, "webhook answered");
+                    FlowEvent::WebhookResult { status, body }
+                }
+                Err(e) => {
+                    tracing::warn!(%name, error = %e, "webhook failed");
+                    FlowEvent::WebhookFailed { reason: e.to_string() }
+                }
+            };
+            let _ = tx.send((seq, ev)).await;
+        });
     }
 }
 

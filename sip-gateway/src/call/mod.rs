@@ -45,6 +45,7 @@ pub struct Shared {
     pub flows: FlowStore,
     pub prompter: Prompter,
     pub registry: Registry,
+    pub webhooks: crate::webhook::WebhookClient,
 }
 
 pub struct Spawner(pub Arc<Shared>);
@@ -63,6 +64,9 @@ impl CallSpawner for Spawner {
 
 /// A rendered prompt (or None when rendering failed) for prompt `id`.
 type Rendered = (u64, Option<media::Pcm>);
+
+/// A webhook's outcome for request `seq`.
+type WebhookDone = (u64, dialogs::FlowEvent);
 
 /// Transfer in progress (RFC 3515): REFER sent, waiting for 202 and the
 /// final NOTIFY.
@@ -145,6 +149,9 @@ pub(crate) struct Call {
     outcome: Option<Outcome>,
     render_tx: mpsc::Sender<Rendered>,
     render_rx: mpsc::Receiver<Rendered>,
+    webhook_seq: u64,
+    webhook_tx: mpsc::Sender<WebhookDone>,
+    webhook_rx: mpsc::Receiver<WebhookDone>,
 }
 
 fn user_of(v: &str) -> String {
@@ -157,6 +164,7 @@ fn user_of(v: &str) -> String {
 impl Call {
     fn new(shared: Arc<Shared>, inc: IncomingCall, call_id: String, me: mpsc::Sender<CallSignal>) -> Self {
         let (render_tx, render_rx) = mpsc::channel(8);
+        let (webhook_tx, webhook_rx) = mpsc::channel(4);
         use rsip::headers::UntypedHeader;
         let caller = inc
             .invite
@@ -197,6 +205,9 @@ impl Call {
             outcome: None,
             render_tx,
             render_rx,
+            webhook_seq: 0,
+            webhook_tx,
+            webhook_rx,
             shared,
         }
     }
@@ -252,6 +263,13 @@ impl Call {
                     None => { self.media = None; self.hang_up(Outcome::Failed, "media task ended"); }
                 },
                 Some((id, pcm)) = self.render_rx.recv() => self.handle_render(id, pcm),
+                Some((seq, ev)) = self.webhook_rx.recv() => {
+                    // Only the latest request counts; the runner already gave
+                    // up on older ones (their timeout).
+                    if seq == self.webhook_seq {
+                        self.flow_event(ev);
+                    }
+                }
                 _ = sleep_until_opt(deadline) => self.handle_timeout(),
             }
             self.drain_actions().await;
