@@ -80,6 +80,22 @@ fn goertzel(window: &[f32; WINDOW], coeff: f32) -> f32 {
     s1 * s1 + s2 * s2 - coeff * s1 * s2
 }
 
+/// The eight DTMF bins in one pass: the same recurrence per bin as
+/// [`goertzel`] (so bit-identical results), but eight independent chains
+/// side by side instead of one serial chain after another, which the
+/// compiler vectorises. This was ~45 % of the gateway's CPU under load.
+fn goertzel8(window: &[f32; WINDOW], coeffs: &[f32; 8]) -> [f32; 8] {
+    let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
+    for &x in window {
+        for k in 0..8 {
+            let s0 = x + coeffs[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s0;
+        }
+    }
+    std::array::from_fn(|k| s1[k] * s1[k] + s2[k] * s2[k] - coeffs[k] * s1[k] * s2[k])
+}
+
 fn strongest(powers: &[f32; 4]) -> usize {
     (1..4).fold(0, |best, i| if powers[i] > powers[best] { i } else { best })
 }
@@ -89,8 +105,8 @@ fn strongest(powers: &[f32; 4]) -> usize {
 pub struct DtmfDetector {
     window: [f32; WINDOW],
     filled: usize,
-    row_coeffs: [f32; 4],
-    col_coeffs: [f32; 4],
+    /// Row then column coefficients, for [`goertzel8`].
+    coeffs: [f32; 8],
     row_harmonic_coeffs: [f32; 4],
     col_harmonic_coeffs: [f32; 4],
     min_power: f32,
@@ -116,8 +132,7 @@ impl DtmfDetector {
         DtmfDetector {
             window: [0.0; WINDOW],
             filled: 0,
-            row_coeffs: ROW_HZ.map(coeff),
-            col_coeffs: COL_HZ.map(coeff),
+            coeffs: std::array::from_fn(|k| coeff(if k < 4 { ROW_HZ[k] } else { COL_HZ[k - 4] })),
             row_harmonic_coeffs: ROW_HZ.map(|f| coeff(2.0 * f)),
             col_harmonic_coeffs: COL_HZ.map(|f| coeff(2.0 * f)),
             min_power: bin * bin,
@@ -209,11 +224,14 @@ impl DtmfDetector {
     fn analyse(&self) -> Option<char> {
         let w = &self.window;
         let energy: f32 = w.iter().map(|x| x * x).sum();
-        if energy <= 0.0 {
+        // Cauchy–Schwarz: no bin's power exceeds N·E, so a window this quiet
+        // cannot hold a tone at the minimum level; skip the filters.
+        if energy <= 0.0 || WINDOW as f32 * energy < self.min_power {
             return None;
         }
-        let rows = self.row_coeffs.map(|c| goertzel(w, c));
-        let cols = self.col_coeffs.map(|c| goertzel(w, c));
+        let bins = goertzel8(w, &self.coeffs);
+        let rows = [bins[0], bins[1], bins[2], bins[3]];
+        let cols = [bins[4], bins[5], bins[6], bins[7]];
         let (r, c) = (strongest(&rows), strongest(&cols));
         let (row, col) = (rows[r], cols[c]);
         if row < self.min_power || col < self.min_power {
