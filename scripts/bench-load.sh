@@ -7,4 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo build --release -p sip-gateway --bin centralita
 ulimit -n 65536 2>/dev/null || true
-exec python3 scripts/bench_load.py "$@"
+python3 scripts/bench_load.py "$@"
+# The plot (BENCHMARKS.md) needs matplotlib; only full runs draw it.
+case " $* " in *" --smoke "*) exit 0 ;; esac
+python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install --quiet matplotlib
+out=target/bench-load
+for a in "$@"; do [ "${prev:-}" = "--out" ] && out=$a; prev=$a; done
+python3 scripts/plot_load.py "$out/report.json" BENCHMARKS-load.png

@@ -276,7 +276,7 @@ def main():
     if a.smoke:
         a.levels, a.hold, a.cps, a.cps_seconds, a.no_floor = "5", 4.0, "10", 2, False
     levels = [int(x) for x in a.levels.split(",")]
-    out = Path(a.out)
+    out = Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=out))
     speech = make_speech(work)
