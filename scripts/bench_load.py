@@ -2,7 +2,7 @@
 """Centralita load harness (issue #7): SIPp as the trunk against the real
 release binary on loopback.
 
-Each call answers, hears the demo prompt, streams caller speech (espeak-ng,
+Each call answers, hears the demo menu (tests/scenarios/load_flow.yaml), streams caller speech (espeak-ng,
 PCMU) for the hold time, presses 9 over RFC 4733 (the demo menu answers with
 its prompt again), listens, hangs up. For each concurrency level it reports:
 failed calls, gateway CPU % and RSS per active call, RTP send-interval jitter
@@ -61,7 +61,7 @@ class Gateway:
             '[sip]\nlisten = ["udp:127.0.0.1:0"]\n'
             f'[rtp]\naddress = "127.0.0.1"\nports = "{RTP_LO}-{RTP_HI}"\ninactivity_timeout = 30\n'
             '[api]\nlisten = "127.0.0.1:0"\ntoken = "bench"\n'
-            f'[flows]\ndefault = "{ROOT}/flows/demo.yaml"\npinned_time = "2026-11-24T15:00:00Z"\n'
+            f'[flows]\ndefault = "{ROOT}/tests/scenarios/load_flow.yaml"\npinned_time = "2026-11-24T15:00:00Z"\n'
             f'[prompts]\ndir = "{ROOT}/prompts/assets"\ncache_dir = "{ROOT}/target/bench-prompt-cache"\n'
         )
         self.log = open(work / "gateway.log", "w")
