@@ -194,6 +194,18 @@ impl Config {
         }
         self.rtp_ports().map_err(|e| format!("[rtp].ports: {e}"))?;
         self.api.listen.parse::<SocketAddr>().map_err(|e| format!("[api].listen: {e}"))?;
+        for t in &self.trunks {
+            for a in &t.allow {
+                parse_cidr(a).map_err(|e| format!("[[trunks]] {}: allow {a:?}: {e}", t.name))?;
+            }
+            if t.username.is_some() || t.password.is_some() {
+                // Refuse rather than silently accept calls the operator meant to authenticate.
+                return Err(format!(
+                    "[[trunks]] {}: username/password (digest authentication) is not supported yet; use allow = [CIDRs]",
+                    t.name
+                ));
+            }
+        }
         if let Some(t) = &self.flows.pinned_time {
             humantime::parse_rfc3339_weak(t).map_err(|e| format!("[flows].pinned_time: {e} (want e.g. 2026-11-24T15:00:00Z)"))?;
         }
@@ -218,6 +230,15 @@ impl Config {
         Ok(a..=b)
     }
 
+    /// Source networks allowed to start calls: the union of every trunk's
+    /// `allow`. `None` (no trunks configured) means any source.
+    pub fn source_acl(&self) -> Option<Vec<ipnet::IpNet>> {
+        if self.trunks.is_empty() {
+            return None;
+        }
+        Some(self.trunks.iter().flat_map(|t| t.allow.iter().filter_map(|a| parse_cidr(a).ok())).collect())
+    }
+
     /// The wall-clock time flows see now: the pinned time, else the real one.
     pub fn flow_wall_clock(&self) -> std::time::SystemTime {
         self.flows.pinned_time.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t).ok()).unwrap_or_else(std::time::SystemTime::now)
@@ -231,6 +252,13 @@ impl Config {
     pub fn flow_for(&self, called_user: &str) -> &Path {
         self.flows.routes.get(called_user).unwrap_or(&self.flows.default)
     }
+}
+
+/// "10.0.0.0/8", "2001:db8::/32" or a bare address (a /32 or /128).
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| "not an address or CIDR network".to_string())
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -273,6 +301,10 @@ allow = ["127.0.0.0/8"]
 "#;
         let c = Config::from_toml(text, "c.toml").unwrap();
         assert_eq!(c.flow_for("5550100"), Path::new("flows/sales.yaml"));
+        let acl = c.source_acl().unwrap();
+        assert!(acl.iter().any(|n| n.contains(&"127.0.0.1".parse::<IpAddr>().unwrap())));
+        assert!(!acl.iter().any(|n| n.contains(&"10.0.0.1".parse::<IpAddr>().unwrap())));
+        assert_eq!(Config::default().source_acl(), None);
         assert_eq!(c.flow_for("1"), Path::new("flows/demo.yaml"));
         assert_eq!(c.rtp_ports().unwrap(), 20000..=20999);
     }
@@ -285,6 +317,10 @@ allow = ["127.0.0.0/8"]
         assert!(e.to_string().contains("[flows].pinned_time"), "{e}");
         let c = Config::from_toml("[flows]\npinned_time = \"2026-11-24T15:00:00Z\"\n", "c.toml").unwrap();
         assert_eq!(c.flow_wall_clock(), std::time::UNIX_EPOCH + Duration::from_secs(1_795_532_400));
+        let e = Config::from_toml("[[trunks]]\nname = \"a\"\nallow = [\"300.1.1.1/8\"]\n", "c.toml").unwrap_err();
+        assert!(e.to_string().contains("[[trunks]] a: allow"), "{e}");
+        let e = Config::from_toml("[[trunks]]\nname = \"a\"\nusername = \"u\"\npassword = \"p\"\n", "c.toml").unwrap_err();
+        assert!(e.to_string().contains("not supported yet"), "{e}");
         let e = Config::from_toml("[sip]\nlisten = [\"sctp:1.2.3.4:5\"]\n", "c.toml").unwrap_err();
         assert!(e.to_string().contains("unsupported transport"), "{e}");
     }

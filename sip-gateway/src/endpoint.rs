@@ -126,6 +126,8 @@ pub struct Endpoint {
     seq: u64,
     spawner: Arc<dyn CallSpawner>,
     commands_tx: mpsc::Sender<EndpointCommand>,
+    /// Networks allowed to start calls ([[trunks]] allow); None = any.
+    acl: Option<Vec<ipnet::IpNet>>,
 }
 
 fn std_now(now: Instant) -> std::time::Instant {
@@ -133,7 +135,12 @@ fn std_now(now: Instant) -> std::time::Instant {
 }
 
 impl Endpoint {
-    pub fn new(transports: Transports, spawner: Arc<dyn CallSpawner>, commands_tx: mpsc::Sender<EndpointCommand>) -> Self {
+    pub fn new(
+        transports: Transports,
+        spawner: Arc<dyn CallSpawner>,
+        commands_tx: mpsc::Sender<EndpointCommand>,
+        acl: Option<Vec<ipnet::IpNet>>,
+    ) -> Self {
         Self {
             transports,
             timers_cfg: TimerConfig::default(),
@@ -146,6 +153,7 @@ impl Endpoint {
             seq: 0,
             spawner,
             commands_tx,
+            acl,
         }
     }
 
@@ -343,6 +351,15 @@ impl Endpoint {
         };
         let call_id = headers::call_id(&req.headers).unwrap_or_default().to_string();
         let in_dialog = headers::to_tag(&req.headers).is_some();
+        // Trunk ACL (DESIGN §3 [[trunks]] allow): who may start a dialog or
+        // ask out of one. In-dialog requests, ACK and CANCEL belong to
+        // dialogs and transactions already admitted.
+        let source = flow.remote().ip();
+        if !in_dialog && !matches!(req.method, Method::Ack | Method::Cancel) && !self.source_allowed(source) {
+            tracing::warn!(%source, method = %req.method, "request from a source outside every trunk's allow list");
+            self.respond_stateless(flow, &req, status_with_reason(403, "Forbidden (source address not allowed)"), vec![]);
+            return;
+        }
         match req.method {
             Method::Ack => self.handle_ack(req, key, call_id, now),
             Method::Invite => {
@@ -398,6 +415,10 @@ impl Endpoint {
                 }
             }
         }
+    }
+
+    fn source_allowed(&self, ip: std::net::IpAddr) -> bool {
+        self.acl.as_ref().is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
     }
 
     fn handle_ack(&mut self, req: Request, key: TransactionKey, call_id: String, now: Instant) {

@@ -85,6 +85,11 @@ impl Gateway {
 
     /// Like `start_custom`, with another default flow.
     pub fn start_full(sip_extra: &str, inactivity_s: u64, flow: &Path) -> Self {
+        Self::start_with_tables(sip_extra, inactivity_s, flow, "")
+    }
+
+    /// `tables` is TOML appended to the config (e.g. `[[trunks]]` entries).
+    pub fn start_with_tables(sip_extra: &str, inactivity_s: u64, flow: &Path, tables: &str) -> Self {
         let dir = Scratch::new("gw");
         let root = repo_root();
         let cache = root.join("target").join("e2e-prompt-cache");
@@ -94,7 +99,7 @@ impl Gateway {
              [api]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-token\"\n\
              [flows]\ndefault = \"{flow}\"\npinned_time = \"{PINNED_TIME}\"\n\
              [transfer]\nagent_uri = \"{AGENT_URI}\"\nnotify_timeout = 10\n\
-             [prompts]\ndir = \"{prompts}\"\ncache_dir = \"{cache}\"\n",
+             [prompts]\ndir = \"{prompts}\"\ncache_dir = \"{cache}\"\n{tables}",
             flow = flow.display(),
             prompts = root.join("prompts/assets").display(),
             cache = cache.display(),
@@ -214,29 +219,8 @@ pub fn free_udp_port() -> u16 {
 }
 
 /// Runs a SIPp scenario (text with `@NAME@` placeholders replaced) against
-/// `target`; returns its output. Statistics and error logs go to `dir`.
-pub fn sipp(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args: &[&str], dir: &Path) -> Output {
-    let mut text = scenario.to_string();
-    for (k, v) in vars {
-        text = text.replace(&format!("@{k}@"), v);
-    }
-    let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
-    std::fs::write(&sf, text).expect("write scenario");
-    let mp = free_udp_port().to_string();
-    Command::new("sipp")
-        .arg(target.to_string())
-        .args(["-sf"])
-        .arg(&sf)
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", &mp, "-bg"])
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sipp (install it with scripts/install-deps.sh)")
-}
-
-/// Runs SIPp in the foreground (no -bg) and returns the output; fails the
-/// test with SIPp's own messages when it exits non-zero.
+/// `target` in the foreground; fails the test with SIPp's own messages when
+/// it exits non-zero. Statistics and error logs go to `dir`.
 pub fn sipp_ok(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args: &[&str], dir: &Path) -> Output {
     let mut text = scenario.to_string();
     for (k, v) in vars {

@@ -86,3 +86,17 @@ fn offer_without_a_common_codec_gets_488_with_warning() {
     assert!(last.starts_with("SIP/2.0 488"), "{got:?}");
     assert!(last.contains("Warning: 305 centralita \"Not Acceptable Here (no common codec"), "{last}");
 }
+
+#[test]
+fn trunk_acl_forbids_sources_outside_every_allow_list() {
+    let options = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKacl1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: acl1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\r\n";
+    let flow = centralita_e2e::repo_root().join("flows/demo.yaml");
+    // We send from 127.0.0.1; a trunk that only allows 127.0.0.2 shuts us out.
+    let gw = Gateway::start_with_tables("", 20, &flow, "[[trunks]]\nname = \"carrier-a\"\nallow = [\"127.0.0.2/32\"]\n");
+    let r = udp_exchange(gw.sip_udp, options.as_bytes(), WAIT).expect("a 403");
+    assert!(r.starts_with("SIP/2.0 403 Forbidden (source address not allowed)"), "{r}");
+    drop(gw);
+    let gw = Gateway::start_with_tables("", 20, &flow, "[[trunks]]\nname = \"carrier-a\"\nallow = [\"127.0.0.0/8\"]\n");
+    let r = udp_exchange(gw.sip_udp, options.as_bytes(), WAIT).expect("a 200");
+    assert!(r.starts_with("SIP/2.0 200"), "{r}");
+}
