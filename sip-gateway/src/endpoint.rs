@@ -245,7 +245,7 @@ impl Endpoint {
                     self.transports.send(flow, wire::serialize(&SipMessage::Request(r)));
                 }
                 for s in signals {
-                    let _ = owner.try_send(s);
+                    deliver(&owner, s);
                 }
                 if d.done {
                     self.clients.remove(k);
@@ -262,7 +262,7 @@ impl Endpoint {
                 }
                 if d.events.contains(&EventKind::Timeout) {
                     if let Some(call) = self.calls.get(id) {
-                        let _ = call.try_send(CallSignal::AckTimeout);
+                        deliver(call, CallSignal::AckTimeout);
                     }
                 }
                 if d.done {
@@ -373,12 +373,7 @@ impl Endpoint {
                 self.invite_servers.insert(key.clone(), ServerInvite { tx, flow, call_id: call_id.clone(), final_sent: false });
                 self.drive(TimerTarget::InviteServer(key.clone()));
                 if in_dialog {
-                    match self.calls.get(&call_id) {
-                        Some(call) => {
-                            let _ = call.try_send(CallSignal::Request { request: req, key });
-                        }
-                        None => self.respond(key, make_response(&req, StatusCode::CallTransactionDoesNotExist, None), now),
-                    }
+                    self.deliver_request(&call_id, req, key, now);
                     return;
                 }
                 if self.calls.contains_key(&call_id) {
@@ -404,16 +399,21 @@ impl Endpoint {
                 if req.method == Method::Cancel {
                     self.handle_cancel(req, key, call_id, now);
                 } else if in_dialog || (self.calls.contains_key(&call_id) && req.method != Method::Options) {
-                    match self.calls.get(&call_id) {
-                        Some(call) => {
-                            let _ = call.try_send(CallSignal::Request { request: req, key });
-                        }
-                        None => self.respond(key, make_response(&req, StatusCode::CallTransactionDoesNotExist, None), now),
-                    }
+                    self.deliver_request(&call_id, req, key, now);
                 } else {
                     self.handle_out_of_dialog(req, key, now);
                 }
             }
+        }
+    }
+
+    /// Hands an in-dialog request to its call; 481 when there is none
+    /// (§12.2.2), or when its task has already ended.
+    fn deliver_request(&mut self, call_id: &str, req: Request, key: TransactionKey, now: Instant) {
+        let reply = make_response(&req, StatusCode::CallTransactionDoesNotExist, None);
+        let delivered = self.calls.get(call_id).is_some_and(|call| deliver(call, CallSignal::Request { request: req, key: key.clone() }));
+        if !delivered {
+            self.respond(key, reply, now);
         }
     }
 
@@ -437,18 +437,22 @@ impl Endpoint {
             self.drive(TimerTarget::Ok2xx(call_id.clone(), cseq));
         }
         if let Some(call) = self.calls.get(&call_id) {
-            let _ = call.try_send(CallSignal::Ack(req));
+            deliver(call, CallSignal::Ack(req));
         }
     }
 
     fn handle_cancel(&mut self, req: Request, key: TransactionKey, call_id: String, now: Instant) {
-        // §9.2: CANCEL matches the INVITE's server transaction.
+        // §9.2: CANCEL matches the INVITE's server transaction; while that
+        // exists the CANCEL gets 200, and only an INVITE without a final
+        // response is actually cancelled.
         let target = TransactionKey::for_invite_of_cancel(&req).ok();
-        let pending = target.as_ref().and_then(|k| self.invite_servers.get(k)).is_some_and(|s| !s.final_sent);
-        if pending {
+        let invite = target.as_ref().and_then(|k| self.invite_servers.get(k)).map(|s| s.final_sent);
+        if let Some(final_sent) = invite {
             self.respond(key, make_response(&req, StatusCode::OK, None), now);
-            if let Some(call) = self.calls.get(&call_id) {
-                let _ = call.try_send(CallSignal::Cancelled);
+            if !final_sent {
+                if let Some(call) = self.calls.get(&call_id) {
+                    deliver(call, CallSignal::Cancelled);
+                }
             }
         } else {
             self.respond(key, make_response(&req, StatusCode::CallTransactionDoesNotExist, None), now);
@@ -525,6 +529,23 @@ impl Endpoint {
                 self.calls.remove(&call_id);
             }
         }
+    }
+}
+
+/// Puts a signal in a call's mailbox without blocking the endpoint and
+/// without losing it: a full mailbox (a call task behind on its work) gets
+/// the signal from a spawned send. False when the call task has ended.
+fn deliver(call: &mpsc::Sender<CallSignal>, signal: CallSignal) -> bool {
+    match call.try_send(signal) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(signal)) => {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let _ = call.send(signal).await;
+            });
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }
 

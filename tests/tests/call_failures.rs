@@ -56,3 +56,16 @@ fn refer_declined_plays_the_failed_path() {
     assert!(log.contains("REFER rejected with 603"), "{log}");
     assert!(log.contains("transfer succeeded"), "{log}");
 }
+
+#[test]
+fn cancel_after_the_answer_gets_200_and_the_call_goes_on() {
+    // RFC 3261 §9.2: a CANCEL matching a transaction that already has its
+    // final response is answered 200 and has no effect.
+    let gw = Gateway::start();
+    let dir = Scratch::new("cancel-late");
+    let (rtp_port, cap) = capture_rtp(Duration::from_millis(2000));
+    let vars = [("RTP_PORT", rtp_port.to_string()), ("HOLD_MS", "1000".to_string())];
+    sipp_ok(&scenario("cancel_after_answer.xml"), &vars, gw.sip_udp, &["-m", "1"], &dir.0);
+    assert!(cap.join().expect("capture").loud_packets > 10, "the prompt still plays");
+    assert!(gw.log_text().contains("caller hung up"), "the call ended by the caller's BYE, not the CANCEL");
+}
