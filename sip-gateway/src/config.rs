@@ -198,12 +198,8 @@ impl Config {
             for a in &t.allow {
                 parse_cidr(a).map_err(|e| format!("[[trunks]] {}: allow {a:?}: {e}", t.name))?;
             }
-            if t.username.is_some() || t.password.is_some() {
-                // Refuse rather than silently accept calls the operator meant to authenticate.
-                return Err(format!(
-                    "[[trunks]] {}: username/password (digest authentication) is not supported yet; use allow = [CIDRs]",
-                    t.name
-                ));
+            if t.username.is_some() != t.password.is_some() {
+                return Err(format!("[[trunks]] {}: username and password go together", t.name));
             }
         }
         if let Some(t) = &self.flows.pinned_time {
@@ -237,6 +233,11 @@ impl Config {
             return None;
         }
         Some(self.trunks.iter().flat_map(|t| t.allow.iter().filter_map(|a| parse_cidr(a).ok())).collect())
+    }
+
+    /// Digest credentials of the trunks that have them (user -> password).
+    pub fn trunk_credentials(&self) -> std::collections::HashMap<String, String> {
+        self.trunks.iter().filter_map(|t| Some((t.username.clone()?, t.password.clone()?))).collect()
     }
 
     /// The wall-clock time flows see now: the pinned time, else the real one.
@@ -319,8 +320,10 @@ allow = ["127.0.0.0/8"]
         assert_eq!(c.flow_wall_clock(), std::time::UNIX_EPOCH + Duration::from_secs(1_795_532_400));
         let e = Config::from_toml("[[trunks]]\nname = \"a\"\nallow = [\"300.1.1.1/8\"]\n", "c.toml").unwrap_err();
         assert!(e.to_string().contains("[[trunks]] a: allow"), "{e}");
-        let e = Config::from_toml("[[trunks]]\nname = \"a\"\nusername = \"u\"\npassword = \"p\"\n", "c.toml").unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+        let e = Config::from_toml("[[trunks]]\nname = \"a\"\nusername = \"u\"\n", "c.toml").unwrap_err();
+        assert!(e.to_string().contains("username and password go together"), "{e}");
+        let c = Config::from_toml("[[trunks]]\nname = \"a\"\nusername = \"u\"\npassword = \"p\"\n", "c.toml").unwrap();
+        assert_eq!(c.trunk_credentials().get("u").map(String::as_str), Some("p"));
         let e = Config::from_toml("[sip]\nlisten = [\"sctp:1.2.3.4:5\"]\n", "c.toml").unwrap_err();
         assert!(e.to_string().contains("unsupported transport"), "{e}");
     }

@@ -128,6 +128,8 @@ pub struct Endpoint {
     commands_tx: mpsc::Sender<EndpointCommand>,
     /// Networks allowed to start calls ([[trunks]] allow); None = any.
     acl: Option<Vec<ipnet::IpNet>>,
+    /// Digest credentials of trunks; sources outside the ACL must answer.
+    digest: Option<crate::auth::DigestAuth>,
 }
 
 fn std_now(now: Instant) -> std::time::Instant {
@@ -140,6 +142,7 @@ impl Endpoint {
         spawner: Arc<dyn CallSpawner>,
         commands_tx: mpsc::Sender<EndpointCommand>,
         acl: Option<Vec<ipnet::IpNet>>,
+        digest: Option<crate::auth::DigestAuth>,
     ) -> Self {
         Self {
             transports,
@@ -154,6 +157,7 @@ impl Endpoint {
             spawner,
             commands_tx,
             acl,
+            digest,
         }
     }
 
@@ -356,9 +360,25 @@ impl Endpoint {
         // dialogs and transactions already admitted.
         let source = flow.remote().ip();
         if !in_dialog && !matches!(req.method, Method::Ack | Method::Cancel) && !self.source_allowed(source) {
-            tracing::warn!(%source, method = %req.method, "request from a source outside every trunk's allow list");
-            self.respond_stateless(flow, &req, status_with_reason(403, "Forbidden (source address not allowed)"), vec![]);
-            return;
+            if let Some(digest) = &self.digest {
+                // Not an allowed network, but trunks with credentials exist:
+                // the request must carry digest credentials (§22.4).
+                let now_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                match digest.verify(&req, now_unix) {
+                    Ok(user) => tracing::debug!(%user, "digest authenticated"),
+                    Err(e) => {
+                        tracing::info!(%source, error = %e, "digest challenge");
+                        let challenge = digest.challenge(now_unix, e == crate::auth::AuthError::Stale);
+                        let www = Header::WwwAuthenticate(rsip::headers::WwwAuthenticate::new(challenge));
+                        self.respond_stateless(flow, &req, StatusCode::Unauthorized, vec![www]);
+                        return;
+                    }
+                }
+            } else {
+                tracing::warn!(%source, method = %req.method, "request from a source outside every trunk's allow list");
+                self.respond_stateless(flow, &req, status_with_reason(403, "Forbidden (source address not allowed)"), vec![]);
+                return;
+            }
         }
         match req.method {
             Method::Ack => self.handle_ack(req, key, call_id, now),

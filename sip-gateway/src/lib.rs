@@ -2,6 +2,7 @@
 //! REFER with context, admin API (DESIGN.md §2).
 
 pub mod api;
+pub mod auth;
 pub mod call;
 pub mod config;
 pub mod dialog;

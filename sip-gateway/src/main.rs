@@ -186,7 +186,9 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     });
 
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
-    let endpoint = Endpoint::new(transports, Arc::new(Spawner(shared)), cmd_tx, cfg.source_acl());
+    let creds = cfg.trunk_credentials();
+    let digest = (!creds.is_empty()).then(|| sip_gateway::auth::DigestAuth::new("centralita", creds));
+    let endpoint = Endpoint::new(transports, Arc::new(Spawner(shared)), cmd_tx, cfg.source_acl(), digest);
     let ep = tokio::spawn(endpoint.run(inbound_rx, cmd_rx));
 
     // One machine-readable line so scripts and tests learn OS-chosen ports.

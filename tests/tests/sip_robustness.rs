@@ -100,3 +100,23 @@ fn trunk_acl_forbids_sources_outside_every_allow_list() {
     let r = udp_exchange(gw.sip_udp, options.as_bytes(), WAIT).expect("a 200");
     assert!(r.starts_with("SIP/2.0 200"), "{r}");
 }
+
+#[test]
+fn trunk_with_digest_credentials_challenges_and_admits_the_right_password() {
+    let flow = centralita_e2e::repo_root().join("flows/demo.yaml");
+    // No network is allowed outright: callers must authenticate.
+    let tables = "[[trunks]]\nname = \"carrier-b\"\nusername = \"carrier\"\npassword = \"s3cret\"\n";
+    let gw = Gateway::start_with_tables("", 20, &flow, tables);
+    let dir = centralita_e2e::Scratch::new("auth");
+    let scenario = std::fs::read_to_string(centralita_e2e::repo_root().join("tests/scenarios/auth_call.xml")).expect("scenario");
+    let vars = |pw: &str| {
+        [("RTP_PORT", free_udp_port().to_string()), ("HOLD_MS", "500".to_string()), ("USER", "carrier".into()), ("PASSWORD", pw.into())]
+    };
+    sipp_ok(&scenario, &vars("s3cret"), gw.sip_udp, &["-m", "1"], &dir.0);
+    assert!(gw.log_text().contains("caller hung up"), "the authenticated call ran");
+
+    // A wrong password is challenged again, never answered.
+    let options = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKauth1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: auth1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nAuthorization: Digest username=\"carrier\", realm=\"centralita\", nonce=\"1.2\", uri=\"sip:a@127.0.0.1\", response=\"00\"\r\n\r\n";
+    let r = udp_exchange(gw.sip_udp, options.as_bytes(), WAIT).expect("a 401");
+    assert!(r.starts_with("SIP/2.0 401") && r.contains("WWW-Authenticate: Digest realm=\"centralita\""), "{r}");
+}
