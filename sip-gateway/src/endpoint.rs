@@ -39,6 +39,8 @@ pub enum CallSignal {
     Response(Response),
     /// A request the call sent got no final response (Timer F).
     RequestTimeout { method: Method, cseq: u32 },
+    /// The gateway is shutting down: hang up (BYE) now.
+    Shutdown,
 }
 
 /// What call tasks ask of the endpoint.
@@ -56,6 +58,11 @@ pub enum EndpointCommand {
     },
     CallEnded {
         call_id: String,
+    },
+    /// Graceful shutdown (DESIGN §7): refuse new calls with 503, hang up
+    /// the active ones; `done` fires once no call is left.
+    Shutdown {
+        done: tokio::sync::oneshot::Sender<()>,
     },
 }
 
@@ -130,6 +137,8 @@ pub struct Endpoint {
     acl: Option<Vec<ipnet::IpNet>>,
     /// Digest credentials of trunks; sources outside the ACL must answer.
     digest: Option<crate::auth::DigestAuth>,
+    /// Set by a shutdown: who to tell once the last call has ended.
+    draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
 
 fn std_now(now: Instant) -> std::time::Instant {
@@ -158,6 +167,7 @@ impl Endpoint {
             commands_tx,
             acl,
             digest,
+            draining: None,
         }
     }
 
@@ -402,6 +412,14 @@ impl Endpoint {
                     self.respond(key, make_response(&req, StatusCode::LoopDetected, Some(&headers::new_tag())), now);
                     return;
                 }
+                if self.draining.is_some() {
+                    // §21.5.4: tell the trunk to try elsewhere.
+                    let mut r =
+                        make_response(&req, status_with_reason(503, "Service Unavailable (shutting down)"), Some(&headers::new_tag()));
+                    r.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
+                    self.respond(key, r, now);
+                    return;
+                }
                 info!(%call_id, from = %flow.remote(), "new call");
                 let local_addr = self.transports.local_addr(flow);
                 let mailbox =
@@ -434,6 +452,14 @@ impl Endpoint {
         let delivered = self.calls.get(call_id).is_some_and(|call| deliver(call, CallSignal::Request { request: req, key: key.clone() }));
         if !delivered {
             self.respond(key, reply, now);
+        }
+    }
+
+    fn notify_drained(&mut self) {
+        if self.calls.is_empty() {
+            for done in self.draining.as_mut().map(std::mem::take).unwrap_or_default() {
+                let _ = done.send(());
+            }
         }
     }
 
@@ -547,6 +573,15 @@ impl Endpoint {
             }
             EndpointCommand::CallEnded { call_id } => {
                 self.calls.remove(&call_id);
+                self.notify_drained();
+            }
+            EndpointCommand::Shutdown { done } => {
+                info!(active = self.calls.len(), "shutting down: refusing new calls, hanging up active ones");
+                self.draining.get_or_insert_with(Vec::new).push(done);
+                for call in self.calls.values() {
+                    deliver(call, CallSignal::Shutdown);
+                }
+                self.notify_drained();
             }
         }
     }

@@ -188,6 +188,7 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let creds = cfg.trunk_credentials();
     let digest = (!creds.is_empty()).then(|| sip_gateway::auth::DigestAuth::new("centralita", creds));
+    let shutdown_tx = cmd_tx.clone();
     let endpoint = Endpoint::new(transports, Arc::new(Spawner(shared)), cmd_tx, cfg.source_acl(), digest);
     let ep = tokio::spawn(endpoint.run(inbound_rx, cmd_rx));
 
@@ -196,9 +197,19 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     tracing::info!(sip = ?listening, api = %api_addr, "centralita running");
 
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted"),
         _ = terminate() => tracing::info!("terminated"),
         r = ep => bail!("endpoint stopped: {r:?}"),
+    }
+    // Graceful shutdown: new calls get 503, active ones a BYE; wait for
+    // them (bounded), then give the BYEs a moment on the wire.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    if shutdown_tx.send(sip_gateway::endpoint::EndpointCommand::Shutdown { done: done_tx }).await.is_ok() {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), done_rx).await {
+            Ok(_) => tracing::info!("all calls ended"),
+            Err(_) => tracing::warn!("calls still active after 10 s; exiting anyway"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     Ok(())
 }

@@ -52,3 +52,24 @@ fn silent_caller_is_hung_up_after_rtp_inactivity() {
     assert!(t0.elapsed() >= Duration::from_secs(2), "BYE before the inactivity timeout");
     assert!(gw.log_text().contains("inactivity"), "{}", gw.log_text());
 }
+
+#[test]
+fn sigterm_hangs_up_active_calls_and_exits_cleanly() {
+    let mut gw = Gateway::start();
+    let dir = Scratch::new("shutdown");
+    let vars = [("RTP_PORT", free_udp_port().to_string())];
+    // The caller waits for the gateway's BYE (inactivity is 20 s, far away).
+    let target = gw.sip_udp;
+    let scen = scenario("inactivity.xml");
+    let dir_path = dir.0.clone();
+    let caller = std::thread::spawn(move || sipp_ok(&scen, &vars, target, &["-m", "1"], &dir_path));
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until && gw.api_get("/v1/calls", Some(&gw.token)).1["calls"].as_array().is_none_or(|a| a.is_empty()) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = gw.terminate(Duration::from_secs(15)).expect("gateway exits after SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    caller.join().expect("the caller got its BYE and answered it");
+    let log = gw.log_text();
+    assert!(log.contains("gateway shutting down") && log.contains("all calls ended"), "{log}");
+}

@@ -89,6 +89,8 @@ pub(crate) enum Outcome {
     RtpTimeout,
     NoAck,
     Failed,
+    /// Hung up by a gateway shutdown.
+    Shutdown,
 }
 
 impl Outcome {
@@ -102,6 +104,7 @@ impl Outcome {
             Outcome::RtpTimeout => "rtp_timeout",
             Outcome::NoAck => "no_ack",
             Outcome::Failed => "failed",
+            Outcome::Shutdown => "shutdown",
         }
     }
 }
@@ -311,6 +314,10 @@ impl Call {
                 s = rx.recv() => match s {
                     Some(CallSignal::Cancelled) | None => {
                         self.reject(StatusCode::RequestTerminated);
+                        return false;
+                    }
+                    Some(CallSignal::Shutdown) => {
+                        self.reject(crate::sip::headers::status_with_reason(503, "Service Unavailable (shutting down)"));
                         return false;
                     }
                     Some(other) => tracing::debug!(?other, "signal while ringing ignored"),

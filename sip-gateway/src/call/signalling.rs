@@ -144,6 +144,13 @@ impl Call {
             CallSignal::Cancelled => {} // already answered: the endpoint answered 481/200 as due
             CallSignal::Request { request, key } => self.handle_request(request, key),
             CallSignal::Response(resp) => self.handle_response(resp),
+            CallSignal::Shutdown => {
+                if self.phase == Phase::Inviting {
+                    self.reject(status_with_reason(503, "Service Unavailable (shutting down)"));
+                } else {
+                    self.hang_up(Outcome::Shutdown, "gateway shutting down");
+                }
+            }
             CallSignal::RequestTimeout { method, cseq } => {
                 if method == Method::Refer && self.refer.as_ref().is_some_and(|r| r.cseq == cseq) {
                     self.transfer_failed("REFER got no response".into());
