@@ -64,8 +64,13 @@ impl Dialog {
             .iter()
             .find_map(|h| if let Header::To(t) = h { Some(t.value().to_string()) } else { None })
             .ok_or(DialogError::Missing("To"))?;
-        let contact =
-            h.iter().find_map(|h| if let Header::Contact(c) = h { contact_uri(c.value()) } else { None }).ok_or(DialogError::NoContact)?;
+        // RFC 2543 INVITEs may lack a Contact: the From URI is then the
+        // remote target (RFC 4475 §3.4.2 inv2543).
+        let contact = h
+            .iter()
+            .find_map(|h| if let Header::Contact(c) = h { contact_uri(c.value()) } else { None })
+            .or_else(|| contact_uri(&without_tag(&from)))
+            .ok_or(DialogError::NoContact)?;
         let route_set = h
             .iter()
             .filter_map(|h| if let Header::RecordRoute(r) = h { Some(r.value().to_string()) } else { None })

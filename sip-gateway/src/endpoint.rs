@@ -354,6 +354,26 @@ impl Endpoint {
             self.respond_stateless(flow, &req, e, vec![]);
             return;
         }
+        if !matches!(req.method, Method::Ack | Method::Cancel) {
+            // §8.2.2.1: only sip/sips Request-URIs are ours (RFC 4475 novelsc).
+            if matches!(req.uri.scheme, Some(rsip::Scheme::Other(_))) {
+                self.respond_stateless(flow, &req, StatusCode::UnsupportedUriScheme, vec![]);
+                return;
+            }
+            // §8.2.2.3: we require no extension of the caller and support
+            // none it requires (RFC 4475 bext01).
+            let required: Vec<String> = req
+                .headers
+                .iter()
+                .filter_map(|h| if let Header::Require(r) = h { Some(r.value().to_string()) } else { None })
+                .flat_map(|v| v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect::<Vec<_>>())
+                .collect();
+            if !required.is_empty() {
+                let unsupported = Header::Unsupported(rsip::headers::Unsupported::new(required.join(", ")));
+                self.respond_stateless(flow, &req, StatusCode::BadExtension, vec![unsupported]);
+                return;
+            }
+        }
         let key = match TransactionKey::from_request(&req) {
             Ok(k) => k,
             Err(e) => {

@@ -246,10 +246,18 @@ pub fn reject_malformed(raw: &[u8], err: &WireError) -> Option<Vec<u8>> {
         return None;
     }
     crate::metrics::metrics().sip_malformed.inc();
-    let method = start.split_whitespace().next().unwrap_or("");
-    let mut out = if is_unknown_method(method) {
+    let mut parts = start.split_whitespace();
+    let (method, uri, version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let scheme = uri.split(':').next().unwrap_or("").to_ascii_lowercase();
+    let mut out = if !version.eq_ignore_ascii_case("SIP/2.0") {
+        // §8.2 / §21.5.7 (RFC 4475 §3.1.2.16 badvers).
+        "SIP/2.0 505 Version Not Supported\r\n".to_string()
+    } else if is_unknown_method(method) {
         // §8.2.1: a method we do not implement is 501, with what we do.
         format!("SIP/2.0 501 Not Implemented\r\nAllow: {ALLOW}\r\n")
+    } else if !uri.contains(':') || !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
+        // §8.2.2.1: a Request-URI scheme we do not understand is 416.
+        "SIP/2.0 416 Unsupported URI Scheme\r\n".to_string()
     } else {
         let reason: String = err.to_string().chars().filter(|c| !c.is_control()).take(100).collect();
         format!("SIP/2.0 400 Bad Request ({reason})\r\n")
@@ -284,6 +292,18 @@ mod tests {
         assert!(resp.starts_with("SIP/2.0 400 Bad Request (body shorter than Content-Length"), "{resp}");
         assert!(resp.contains("Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\n"));
         assert!(reject_malformed(b"hello world\r\n\r\n", &err).is_none());
+    }
+
+    #[test]
+    fn bad_version_and_unknown_scheme_get_505_and_416() {
+        for (raw, want) in [
+            (&b"OPTIONS sip:a@b SIP/7.0\r\nVia: SIP/7.0/UDP h;branch=z9hG4bKx\r\nCSeq: 1 OPTIONS\r\n\r\n"[..], "SIP/2.0 505 "),
+            (b"OPTIONS nobodyKnowsThisScheme:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nCSeq: 1 OPTIONS\r\n\r\n", "SIP/2.0 416 "),
+        ] {
+            let err = wire::parse_message(raw).err().unwrap_or(WireError::Unterminated);
+            let resp = String::from_utf8(reject_malformed(raw, &err).unwrap()).unwrap();
+            assert!(resp.starts_with(want), "{resp}");
+        }
     }
 
     #[test]

@@ -242,11 +242,28 @@ pub fn sipp_ok(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args
     let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
     std::fs::write(&sf, text).expect("write scenario");
     let mp = free_udp_port().to_string();
+    // An explicit local port: SIPp's default is 5060 when free, which is
+    // where gateways answer Via headers without a port (e.g. RFC 4475's).
+    let local = free_udp_port().to_string();
     let out = Command::new("sipp")
         .arg(target.to_string())
         .args(["-sf"])
         .arg(&sf)
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", &mp, "-nostdin", "-trace_err", "-timeout", "60s", "-timeout_error"])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local,
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &mp,
+            "-nostdin",
+            "-trace_err",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+        ])
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())

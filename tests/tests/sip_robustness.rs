@@ -38,6 +38,35 @@ fn malformed_requests_get_400_and_garbage_is_dropped() {
     assert!(r.starts_with("SIP/2.0 501"), "{r}");
 }
 
+/// The corpus' SDP points media at 192.0.2.x (TEST-NET-1); an answered
+/// torture INVITE would make the gateway send RTP there. Every `c=IN IP4`
+/// address becomes a loopback address of the same byte length, so
+/// Content-Length and the SIP-level malformations stay exactly as written.
+fn loopback_media(msg: &[u8]) -> Vec<u8> {
+    let mut out = msg.to_vec();
+    let needle = b"c=IN IP4 ";
+    let mut i = 0;
+    while let Some(pos) = out[i..].windows(needle.len()).position(|w| w == needle) {
+        let start = i + pos + needle.len();
+        let end = start + out[start..].iter().take_while(|b| b.is_ascii_digit() || **b == b'.').count();
+        let replacement: &[u8] = match end - start {
+            9 => b"127.0.0.1",
+            10 => b"127.0.0.10",
+            11 => b"127.0.0.100",
+            12 => b"127.0.10.100",
+            13 => b"127.0.100.100",
+            14 => b"127.100.100.10",
+            15 => b"127.100.100.100",
+            other => panic!("media address of unexpected length {other}"),
+        };
+        out.splice(start..end, replacement.iter().copied());
+        i = end;
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.match_indices("c=IN IP4 ").all(|(at, _)| text[at + 9..].starts_with("127.")), "every media address must be loopback");
+    out
+}
+
 #[test]
 fn torture_messages_never_break_a_healthy_call() {
     let gw = Gateway::start();
@@ -52,7 +81,7 @@ fn torture_messages_never_break_a_healthy_call() {
         if let Some(dir) = corpus {
             for e in std::fs::read_dir(dir).expect("corpus").flatten() {
                 if e.path().extension().is_some_and(|x| x == "dat") {
-                    let bytes = std::fs::read(e.path()).expect("read");
+                    let bytes = loopback_media(&std::fs::read(e.path()).expect("read"));
                     let _ = udp_exchange(target, &bytes, Duration::from_millis(50));
                     sent += 1;
                 }
@@ -119,4 +148,56 @@ fn trunk_with_digest_credentials_challenges_and_admits_the_right_password() {
     let options = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bKauth1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: auth1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nAuthorization: Digest username=\"carrier\", realm=\"centralita\", nonce=\"1.2\", uri=\"sip:a@127.0.0.1\", response=\"00\"\r\n\r\n";
     let r = udp_exchange(gw.sip_udp, options.as_bytes(), WAIT).expect("a 401");
     assert!(r.starts_with("SIP/2.0 401") && r.contains("WWW-Authenticate: Digest realm=\"centralita\""), "{r}");
+}
+
+/// Points a torture message's top Via at our socket (keeping its branch, if
+/// any, so RFC 2543-style requests stay that way) and makes its media
+/// loopback; everything else is as RFC 4475 wrote it.
+fn aimed_at_us(msg: &[u8]) -> Vec<u8> {
+    let msg = loopback_media(msg);
+    let text = String::from_utf8_lossy(&msg).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut done = false;
+    let lines: Vec<String> = head
+        .split("\r\n")
+        .map(|l| {
+            let name = l.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+            if !done && (name == "via" || name == "v") {
+                done = true;
+                let branch = l.split(';').find(|p| p.trim().starts_with("branch=")).map(|b| format!(";{}", b.trim())).unwrap_or_default();
+                return format!("Via: SIP/2.0/UDP 127.0.0.1:9{branch};rport");
+            }
+            l.to_string()
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", lines.join("\r\n")).into_bytes()
+}
+
+#[test]
+fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
+    let Some(corpus) = centralita_e2e::repo_root().parent().map(|p| p.join("shared/sip-torture-rfc4475")).filter(|p| p.is_dir()) else {
+        eprintln!("skipped: ../shared/sip-torture-rfc4475 is not beside the checkout");
+        return;
+    };
+    let gw = Gateway::start();
+    for (file, want) in [
+        ("badvers.dat", "505"),    // §3.1.2.16: SIP/7.0
+        ("unkscm.dat", "416"),     // §3.3.7: unknown Request-URI scheme
+        ("novelsc.dat", "416"),    // §3.3.8: scheme we do not support
+        ("bext01.dat", "420"),     // §3.3.3: Require we do not support
+        ("intmeth.dat", "501"),    // §3.1.1.2: unknown method at an endpoint
+        ("mismatch01.dat", "400"), // §3.1.2.17: CSeq method mismatch
+        ("insuf.dat", "400"),      // §3.3.2: no Call-ID/From/To
+        ("clerr.dat", "400"),      // §3.1.2.10: Content-Length larger than the body
+        ("ncl.dat", "400"),        // §3.1.2.11: negative Content-Length
+        ("inv2543.dat", "200"),    // §3.4.2: RFC 2543 INVITE is accepted
+    ] {
+        let msg = aimed_at_us(&std::fs::read(corpus.join(file)).expect("corpus file"));
+        let got = centralita_e2e::udp_until_final(gw.sip_udp, &msg, Duration::from_secs(3));
+        let last = got.last().map(String::as_str).unwrap_or("");
+        assert!(last.starts_with(&format!("SIP/2.0 {want}")), "{file}: want {want}, got {got:?}");
+    }
+    let bext01 = aimed_at_us(&std::fs::read(corpus.join("bext01.dat")).expect("bext01"));
+    let bext = centralita_e2e::udp_until_final(gw.sip_udp, &bext01, Duration::from_secs(3));
+    assert!(bext.last().is_some_and(|r| r.contains("Unsupported: nothingSupportsThis, nothingSupportsThisEither")), "{bext:?}");
 }
