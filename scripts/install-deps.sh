@@ -9,6 +9,8 @@ have baresip   || need+=(baresip)
 have espeak-ng || need+=(espeak-ng)
 have sox       || need+=(sox)
 have tcpdump   || need+=(tcpdump)   # the load harness measures RTP on loopback
+# The store tests start a throwaway PostgreSQL with initdb + pg_ctl (scripts/pg-test.sh).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "install-deps: installing ${need[*]}" >&2

@@ -13,6 +13,7 @@ pub mod registry;
 pub mod sdp;
 pub mod sip;
 pub mod speech;
+pub mod store;
 pub mod transaction;
 pub mod transport;
 pub mod webhook;
