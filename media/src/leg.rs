@@ -1,38 +1,30 @@
-//! The tokio edge of a call leg: binds the RTP port and runs one task that
-//! owns the UDP socket and the [`RtpSession`], feeding it packets, commands
-//! and the clock, and sending what it produces. All protocol rules live in
-//! the session (RFC 3550 pacing, RFC 4733, latching); this file only does IO.
-//!
-//! Run loop (str0m's rule): wait for one input (datagram, command, timer),
-//! hand it to the session, then drain `poll_transmit` and `poll_event`, then
-//! sleep until `poll_timeout`. One receive and one send buffer are reused.
-//! Events go out with `try_send`; if the call task is slow they wait in a
-//! local queue rather than stall the media clock.
+//! The IO edge of call legs, as seen from a call task: bind an RTP port,
+//! hand the socket and its [`RtpSession`] to the [`MediaEngine`], then talk
+//! to the leg through a [`MediaLeg`] handle (commands in, events out, final
+//! stats when it ends). All protocol rules live in the session (RFC 3550
+//! pacing, RFC 4733, latching); the engine's shards ([`crate::shard`]) do
+//! the IO and the pacing for many legs at once.
 
-use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use rand::seq::SliceRandom;
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::rtp_session::{Direction, MediaEvent, RtpSession, RtpStats, MAX_PACKET_LEN};
+use crate::rtp_session::{Direction, MediaEvent, RtpSession, RtpStats};
+use crate::shard::{NewLeg, Shard, ShardInput};
 use crate::{MediaError, Pcm};
 
-const COMMAND_CAPACITY: usize = 32;
 const EVENT_CAPACITY: usize = 64;
-const RECV_BUFFER: usize = 2048;
 
 /// Binds a UDP socket for RTP on an even port (RFC 3550 §11) of `ports`,
 /// trying them in random order. `0..=0` lets the OS choose any port.
-pub async fn bind_rtp_socket(address: IpAddr, ports: RangeInclusive<u16>) -> Result<(UdpSocket, u16), MediaError> {
+pub fn bind_rtp_socket(address: IpAddr, ports: RangeInclusive<u16>) -> Result<(UdpSocket, u16), MediaError> {
     let (start, end) = (*ports.start(), *ports.end());
     if start == 0 && end == 0 {
-        let socket = UdpSocket::bind((address, 0)).await?;
+        let socket = UdpSocket::bind((address, 0))?;
         let port = socket.local_addr()?.port();
         return Ok((socket, port));
     }
@@ -43,7 +35,7 @@ pub async fn bind_rtp_socket(address: IpAddr, ports: RangeInclusive<u16>) -> Res
     }
     candidates.shuffle(&mut rand::rng());
     for port in candidates {
-        match UdpSocket::bind((address, port)).await {
+        match UdpSocket::bind((address, port)) {
             Ok(socket) => return Ok((socket, port)),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
             Err(e) => return Err(e.into()),
@@ -68,100 +60,95 @@ pub enum MediaCommand {
     Close,
 }
 
-/// Handle on a running media leg.
+/// Handle on a running media leg. Dropping it ends the leg (at the shard's
+/// next housekeeping pass); `Close` ends it at once.
 #[derive(Debug)]
 pub struct MediaLeg {
-    pub commands: mpsc::Sender<MediaCommand>,
+    pub commands: LegCommands,
     pub events: mpsc::Receiver<MediaEvent>,
     pub local_port: u16,
-    /// Ends on `Close` or when `commands` is dropped, with the final stats.
-    pub task: JoinHandle<RtpStats>,
+    /// Resolves with the final stats once the leg has ended.
+    pub finished: oneshot::Receiver<RtpStats>,
 }
 
-/// Spawns the task that runs `session` on `socket`. Must be called within
-/// a tokio runtime.
-pub fn spawn_media_leg(socket: UdpSocket, session: RtpSession) -> MediaLeg {
-    let local_port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
-    let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
-    let (event_tx, event_rx) = mpsc::channel(EVENT_CAPACITY);
-    let task = tokio::spawn(run(socket, session, command_rx, event_tx));
-    MediaLeg { commands: command_tx, events: event_rx, local_port, task }
+/// The command side of a [`MediaLeg`]: everything goes through its shard's
+/// one input channel, tagged with the leg's id.
+#[derive(Debug, Clone)]
+pub struct LegCommands {
+    id: u64,
+    shard: mpsc::UnboundedSender<ShardInput>,
 }
 
-/// The edge's clock. Read from tokio so that paused test time works.
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
+/// The leg's shard has stopped (the engine was dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("media engine stopped")]
+pub struct EngineStopped;
 
-async fn run(
-    socket: UdpSocket,
-    mut session: RtpSession,
-    mut commands: mpsc::Receiver<MediaCommand>,
-    events: mpsc::Sender<MediaEvent>,
-) -> RtpStats {
-    let mut recv_buf = vec![0u8; RECV_BUFFER];
-    let mut send_buf = [0u8; MAX_PACKET_LEN];
-    let mut backlog: VecDeque<MediaEvent> = VecDeque::new();
-    loop {
-        let timeout = session.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            command = commands.recv() => {
-                let now = now();
-                match command {
-                    None | Some(MediaCommand::Close) => break,
-                    Some(MediaCommand::Play { pcm, id }) => {
-                        if let Err(e) = session.play(pcm, id, now) {
-                            tracing::warn!(error = %e, id, "prompt rejected");
-                            // Never leave the caller waiting for a prompt that will not play.
-                            deliver(&events, &mut backlog, MediaEvent::PlaybackFinished { id });
-                        }
-                    }
-                    Some(MediaCommand::Stop) => session.stop_playback(now),
-                    Some(MediaCommand::SetRemote(addr)) => session.set_remote(addr),
-                    Some(MediaCommand::SetDirection(dir)) => session.set_direction(dir),
-                }
-            }
-            received = socket.recv_from(&mut recv_buf) => match received {
-                Ok((len, source)) => session.handle_receive(&recv_buf[..len], source, now()),
-                // E.g. ICMP port unreachable surfaced as ECONNREFUSED: keep going.
-                Err(e) => tracing::debug!(error = %e, "RTP receive error"),
-            },
-            () = sleep_until(timeout) => session.handle_timeout(now()),
-            permit = events.reserve(), if !backlog.is_empty() => match permit {
-                Ok(permit) => {
-                    if let Some(event) = backlog.pop_front() {
-                        permit.send(event);
-                    }
-                }
-                Err(_) => backlog.clear(), // nobody listens any more
-            },
-        }
-        while let Some((len, to)) = session.poll_transmit(&mut send_buf) {
-            if let Err(e) = socket.send_to(&send_buf[..len], to).await {
-                tracing::debug!(error = %e, %to, "RTP send failed");
-            }
-        }
-        while let Some(event) = session.poll_event() {
-            deliver(&events, &mut backlog, event);
-        }
-    }
-    session.stats()
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+impl LegCommands {
+    /// Queues `command` for the leg. Never waits: commands are few per call.
+    pub fn send(&self, command: MediaCommand) -> Result<(), EngineStopped> {
+        self.shard.send(ShardInput::Command(self.id, command)).map_err(|_| EngineStopped)
     }
 }
 
-fn deliver(events: &mpsc::Sender<MediaEvent>, backlog: &mut VecDeque<MediaEvent>, event: MediaEvent) {
-    if !backlog.is_empty() {
-        backlog.push_back(event); // keep order behind earlier events
-        return;
+impl std::fmt::Debug for ShardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardInput::Attach(leg) => write!(f, "Attach({})", leg.id),
+            ShardInput::Command(id, c) => write!(f, "Command({id}, {c:?})"),
+        }
     }
-    match events.try_send(event) {
-        Ok(()) | Err(TrySendError::Closed(_)) => {}
-        Err(TrySendError::Full(event)) => backlog.push_back(event),
+}
+
+/// The media threads. Cheap to clone; the threads end when the last clone
+/// and every leg handle are dropped.
+#[derive(Debug, Clone)]
+pub struct MediaEngine {
+    inner: Arc<EngineInner>,
+}
+
+#[derive(Debug)]
+struct EngineInner {
+    shards: Vec<ShardHandle>,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug)]
+struct ShardHandle {
+    inputs: mpsc::UnboundedSender<ShardInput>,
+    legs: Arc<AtomicUsize>,
+}
+
+impl MediaEngine {
+    /// Starts `shards` media threads (at least one). One per core is right
+    /// for a dedicated gateway. `realtime` asks for SCHED_RR priority for
+    /// them (falls back to normal priority where that is not permitted).
+    pub fn start(shards: usize, realtime: bool) -> Result<Self, MediaError> {
+        let mut handles = Vec::new();
+        for n in 0..shards.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let legs = Arc::new(AtomicUsize::new(0));
+            let shard = Shard::new(rx, legs.clone())?;
+            std::thread::Builder::new().name(format!("media-shard-{n}")).spawn(move || shard.run(realtime))?;
+            handles.push(ShardHandle { inputs: tx, legs });
+        }
+        Ok(MediaEngine { inner: Arc::new(EngineInner { shards: handles, next_id: AtomicU64::new(1) }) })
+    }
+
+    /// Hands `session` on `socket` to the least busy shard.
+    pub fn spawn_leg(&self, socket: UdpSocket, session: RtpSession) -> Result<MediaLeg, MediaError> {
+        let local_port = socket.local_addr()?.port();
+        let shard = self.inner.shards.iter().min_by_key(|s| s.legs.load(Ordering::Relaxed)).expect("at least one shard");
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (event_tx, event_rx) = mpsc::channel(EVENT_CAPACITY);
+        let (finished_tx, finished_rx) = oneshot::channel();
+        let leg = NewLeg { id, socket, session, events: event_tx, finished: finished_tx };
+        // The shard counts the leg down when it ends (the least-busy choice).
+        shard.legs.fetch_add(1, Ordering::Relaxed);
+        if shard.inputs.send(ShardInput::Attach(Box::new(leg))).is_err() {
+            shard.legs.fetch_sub(1, Ordering::Relaxed);
+            return Err(MediaError::EngineStopped);
+        }
+        Ok(MediaLeg { commands: LegCommands { id, shard: shard.inputs.clone() }, events: event_rx, local_port, finished: finished_rx })
     }
 }

@@ -7,7 +7,9 @@
 //! - [`goertzel`]: in-band DTMF detection (ITU-T Q.23/Q.24).
 //! - [`rtp_session`]: the sans-IO RTP session of one call leg (RFC 3550):
 //!   `handle_*` inputs with `now: Instant` passed in, `poll_*` outputs.
-//! - [`leg`]: the thin tokio edge that owns the UDP socket and the clock.
+//! - [`leg`]: the handles a call task holds: [`MediaEngine`], [`MediaLeg`].
+//! - `shard`: the IO edge: a few threads that own the sockets and the clock
+//!   and pace every leg on a shared 1 ms grid.
 //!
 //! Run-loop rule for [`RtpSession`] (as in str0m): make one change
 //! (`handle_receive`, `handle_timeout`, `play`, …), then drain
@@ -18,16 +20,21 @@ pub mod g711;
 pub mod goertzel;
 pub mod leg;
 pub mod pcm;
+pub mod resample;
 pub mod rfc4733;
 mod rtp_packet;
 pub mod rtp_session;
+pub mod vad;
+mod shard;
 
 pub use codec::Codec;
 pub use goertzel::DtmfDetector;
-pub use leg::{bind_rtp_socket, spawn_media_leg, MediaCommand, MediaLeg};
+pub use leg::{bind_rtp_socket, EngineStopped, LegCommands, MediaCommand, MediaEngine, MediaLeg};
 pub use pcm::Pcm;
+pub use resample::{ResamplerSetupError, StreamResampler};
 pub use rfc4733::{DtmfReceiver, TelephoneEvent};
 pub use rtp_session::{Direction, DtmfSource, MediaEvent, RtpConfig, RtpSession, RtpStats};
+pub use vad::{BufferedAudio, VadConfig, VadError, VadEvent, VoiceActivityDetector};
 
 use std::net::IpAddr;
 
@@ -49,6 +56,15 @@ pub enum MediaError {
     /// Every even port of the range is taken.
     #[error("no free even RTP port in {start}-{end} on {address}")]
     NoFreePort { address: IpAddr, start: u16, end: u16 },
+    /// The media threads have stopped.
+    #[error("media engine stopped")]
+    EngineStopped,
     #[error("RTP socket: {0}")]
     Io(#[from] std::io::Error),
+    /// A [`StreamResampler`] cannot be built for these rates and chunk size.
+    #[error("cannot resample {from} Hz to {to} Hz in chunks of {chunk} samples: {reason}")]
+    ResamplerSetup { from: u32, to: u32, chunk: usize, reason: ResamplerSetupError },
+    /// A [`VoiceActivityDetector`] was built or fed wrongly.
+    #[error("VAD: {0}")]
+    Vad(#[from] VadError),
 }

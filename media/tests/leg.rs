@@ -1,15 +1,20 @@
-//! The tokio edge on loopback: real sockets, real time.
+//! The media engine on loopback: real sockets, real time, real shard threads.
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::*;
-use media::{bind_rtp_socket, spawn_media_leg, Codec, DtmfSource, MediaCommand, MediaError, MediaEvent, Pcm, RtpConfig, RtpSession};
+use media::{bind_rtp_socket, Codec, DtmfSource, MediaCommand, MediaEngine, MediaError, MediaEvent, Pcm, RtpConfig, RtpSession};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn engine() -> MediaEngine {
+    static ENGINE: std::sync::OnceLock<MediaEngine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| MediaEngine::start(2, false).unwrap()).clone()
+}
 
 async fn recv_packet(peer: &UdpSocket) -> Option<Sent> {
     let mut buf = [0u8; 1500];
@@ -23,18 +28,18 @@ async fn next_event(leg: &mut media::MediaLeg, within: Duration) -> Option<Media
 
 #[tokio::test]
 async fn plays_a_prompt_and_reports_rfc4733_digits() {
-    let (socket, port) = bind_rtp_socket(LOCALHOST, 0..=0).await.unwrap();
+    let (socket, port) = bind_rtp_socket(LOCALHOST, 0..=0).unwrap();
     let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     let mut config = RtpConfig::new(Codec::Pcmu);
     config.telephone_event_pt = Some(101);
     config.remote = Some(peer.local_addr().unwrap());
     let session = RtpSession::new(config, tokio::time::Instant::now().into_std());
-    let mut leg = spawn_media_leg(socket, session);
+    let mut leg = engine().spawn_leg(socket, session).unwrap();
     assert_eq!(leg.local_port, port);
 
     // A 500 ms 1 kHz tone: 25 packets.
     let tone: Vec<i16> = (0..4000).map(|n| ((n as f32 * std::f32::consts::PI / 4.0).sin() * 10_000.0) as i16).collect();
-    leg.commands.send(MediaCommand::Play { pcm: Pcm::new(tone, 8000), id: 42 }).await.unwrap();
+    leg.commands.send(MediaCommand::Play { pcm: Pcm::new(tone, 8000), id: 42 }).unwrap();
     let mut prompt = Vec::new();
     let mut last_seq = None;
     while prompt.len() < 25 {
@@ -78,28 +83,30 @@ async fn plays_a_prompt_and_reports_rfc4733_digits() {
     }
     assert_eq!(dtmf, [('5', DtmfSource::Rfc4733)]);
 
-    leg.commands.send(MediaCommand::Close).await.unwrap();
-    let stats = timeout(Duration::from_secs(2), leg.task).await.unwrap().unwrap();
+    leg.commands.send(MediaCommand::Close).unwrap();
+    let stats = timeout(Duration::from_secs(2), leg.finished).await.unwrap().unwrap();
     assert_eq!(stats.packets_received, 3);
     assert!(stats.packets_sent >= 26 && stats.first_packet_sent_at.is_some());
 }
 
 #[tokio::test]
-async fn dropping_the_command_sender_ends_the_task() {
-    let (socket, _) = bind_rtp_socket(LOCALHOST, 0..=0).await.unwrap();
+async fn dropping_the_handle_ends_the_leg() {
+    let (socket, _) = bind_rtp_socket(LOCALHOST, 0..=0).unwrap();
     let session = RtpSession::new(RtpConfig::new(Codec::Pcma), tokio::time::Instant::now().into_std());
-    let leg = spawn_media_leg(socket, session);
-    drop(leg.commands);
-    let stats = timeout(Duration::from_secs(2), leg.task).await.unwrap().unwrap();
+    let leg = engine().spawn_leg(socket, session).unwrap();
+    let finished = leg.finished;
+    drop(leg.events);
+    // Reaped at the next housekeeping pass.
+    let stats = timeout(Duration::from_secs(2), finished).await.unwrap().unwrap();
     assert_eq!(stats.packets_sent, 0, "no remote, nothing sent");
 }
 
 #[tokio::test]
 async fn a_rejected_prompt_still_finishes() {
-    let (socket, _) = bind_rtp_socket(LOCALHOST, 0..=0).await.unwrap();
+    let (socket, _) = bind_rtp_socket(LOCALHOST, 0..=0).unwrap();
     let session = RtpSession::new(RtpConfig::new(Codec::Pcmu), tokio::time::Instant::now().into_std());
-    let mut leg = spawn_media_leg(socket, session);
-    leg.commands.send(MediaCommand::Play { pcm: Pcm::new(vec![0i16; 160], 16_000), id: 9 }).await.unwrap();
+    let mut leg = engine().spawn_leg(socket, session).unwrap();
+    leg.commands.send(MediaCommand::Play { pcm: Pcm::new(vec![0i16; 160], 16_000), id: 9 }).unwrap();
     assert_eq!(next_event(&mut leg, Duration::from_secs(2)).await, Some(MediaEvent::PlaybackFinished { id: 9 }));
 }
 
@@ -109,14 +116,56 @@ async fn binds_even_ports_in_the_range() {
     let probe = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     let p = probe.local_addr().unwrap().port() & !1;
     drop(probe);
-    let (a, port_a) = bind_rtp_socket(LOCALHOST, p..=p.saturating_add(9)).await.unwrap();
+    let (a, port_a) = bind_rtp_socket(LOCALHOST, p..=p.saturating_add(9)).unwrap();
     assert!(port_a % 2 == 0 && (p..=p.saturating_add(9)).contains(&port_a));
     assert_eq!(a.local_addr().unwrap().port(), port_a);
     // The only even port of the range is taken.
-    let err = bind_rtp_socket(LOCALHOST, port_a..=port_a + 1).await.unwrap_err();
+    let err = bind_rtp_socket(LOCALHOST, port_a..=port_a + 1).unwrap_err();
     assert!(matches!(err, MediaError::NoFreePort { .. }), "{err}");
     // No even port at all, or an inverted range.
-    assert!(matches!(bind_rtp_socket(LOCALHOST, 40_001..=40_001).await, Err(MediaError::InvalidPortRange { .. })));
+    assert!(matches!(bind_rtp_socket(LOCALHOST, 40_001..=40_001), Err(MediaError::InvalidPortRange { .. })));
     let (high, low) = (40_010, 40_000);
-    assert!(matches!(bind_rtp_socket(LOCALHOST, high..=low).await, Err(MediaError::InvalidPortRange { .. })));
+    assert!(matches!(bind_rtp_socket(LOCALHOST, high..=low), Err(MediaError::InvalidPortRange { .. })));
+}
+
+#[tokio::test]
+async fn one_shard_paces_many_legs_and_reuses_slots() {
+    // A single shard: every leg shares its tick, its heap and its poll.
+    let engine = MediaEngine::start(1, false).unwrap();
+    let mut legs = Vec::new();
+    for round in 0..2 {
+        for _ in 0..40 {
+            let (socket, _) = bind_rtp_socket(LOCALHOST, 0..=0).unwrap();
+            let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+            let mut config = RtpConfig::new(Codec::Pcma);
+            config.remote = Some(peer.local_addr().unwrap());
+            let session = RtpSession::new(config, tokio::time::Instant::now().into_std());
+            legs.push((engine.spawn_leg(socket, session).unwrap(), peer));
+        }
+        // Each leg's stream: 15 packets in sequence, timestamps 160 apart.
+        for (_, peer) in &legs {
+            let first = recv_packet(peer).await.expect("packets flow on every leg");
+            let mut last = first;
+            for _ in 0..14 {
+                let p = recv_packet(peer).await.expect("packets keep flowing");
+                assert_eq!(p.seq, last.seq.wrapping_add(1));
+                assert_eq!(p.ts.wrapping_sub(last.ts), 160);
+                last = p;
+            }
+        }
+        // Close the first half; the rest keep going and their slots are reused next round.
+        let rest = legs.split_off(20);
+        for (leg, _) in legs.drain(..) {
+            leg.commands.send(MediaCommand::Close).unwrap();
+            let stats = timeout(Duration::from_secs(2), leg.finished).await.unwrap().unwrap();
+            assert!(stats.packets_sent >= 15, "round {round}");
+        }
+        legs = rest;
+        for (_, peer) in &legs {
+            // Drain what queued up while we read the other legs.
+            let mut buf = [0u8; 1500];
+            while peer.try_recv_from(&mut buf).is_ok() {}
+            assert!(recv_packet(peer).await.is_some());
+        }
+    }
 }

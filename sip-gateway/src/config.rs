@@ -50,6 +50,10 @@ pub struct RtpConfig {
     pub ports: String,
     /// Seconds without any received RTP before the call is hung up.
     pub inactivity_timeout: u64,
+    /// Media threads pacing and moving RTP for all calls; 0 = one per core.
+    pub threads: usize,
+    /// Run the media threads at real-time (SCHED_RR) priority when allowed.
+    pub realtime: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,7 +120,7 @@ impl Default for SipConfig {
 }
 impl Default for RtpConfig {
     fn default() -> Self {
-        Self { address: IpAddr::from([127, 0, 0, 1]), ports: "20000-20999".into(), inactivity_timeout: 60 }
+        Self { address: IpAddr::from([127, 0, 0, 1]), ports: "20000-20999".into(), inactivity_timeout: 60, threads: 0, realtime: true }
     }
 }
 impl Default for ApiConfig {

@@ -165,7 +165,12 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let prompter = Prompter::from_config(&cfg)?;
     let registry = Registry::spawn();
     let webhooks = sip_gateway::webhook::WebhookClient::new().context("building the webhook HTTP client")?;
-    let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks });
+    let media_threads = match cfg.rtp.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let media = media::MediaEngine::start(media_threads, cfg.rtp.realtime).context("starting the media threads")?;
+    let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media });
 
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let transports = Transports::bind(&cfg.listen_specs(), inbound_tx).await.context("binding SIP listeners")?;

@@ -88,7 +88,7 @@ impl Call {
         }
         match (pcm, &self.media) {
             (Some(pcm), Some(m)) => {
-                let _ = m.commands.try_send(MediaCommand::Play { pcm, id });
+                let _ = m.commands.send(MediaCommand::Play { pcm, id });
             }
             _ => {
                 // Never leave the caller waiting on a prompt that will not come.
@@ -116,7 +116,7 @@ impl Call {
                 Action::StopPrompt => {
                     self.current_prompt = None;
                     if let Some(m) = &self.media {
-                        let _ = m.commands.try_send(MediaCommand::Stop);
+                        let _ = m.commands.send(MediaCommand::Stop);
                     }
                 }
                 Action::Transfer { to, mode, context } => self.send_refer(&to, mode, context).await,

@@ -46,6 +46,8 @@ pub struct Shared {
     pub prompter: Prompter,
     pub registry: Registry,
     pub webhooks: crate::webhook::WebhookClient,
+    /// The media threads every call's RTP leg runs on.
+    pub media: media::MediaEngine,
 }
 
 pub struct Spawner(pub Arc<Shared>);
@@ -140,7 +142,7 @@ pub(crate) struct Call {
     negotiated: Option<Negotiated>,
     sdp_session: u64,
     sdp_version: u64,
-    rtp_socket: Option<tokio::net::UdpSocket>,
+    rtp_socket: Option<std::net::UdpSocket>,
     rtp_port: u16,
     media: Option<MediaLeg>,
     runner: Option<FlowRunner>,
@@ -329,8 +331,8 @@ impl Call {
     async fn finish(&mut self) {
         self.phase = Phase::Ended;
         if let Some(m) = self.media.take() {
-            let _ = m.commands.send(MediaCommand::Close).await;
-            match m.task.await {
+            let _ = m.commands.send(MediaCommand::Close);
+            match m.finished.await {
                 Ok(stats) => {
                     let mx = crate::metrics::metrics();
                     mx.rtp_packets_sent.inc_by(stats.packets_sent);

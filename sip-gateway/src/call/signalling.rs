@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use media::leg::{spawn_media_leg, MediaCommand};
+use media::leg::MediaCommand;
 use media::rtp_session::{RtpConfig, RtpSession};
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Request, StatusCode};
@@ -43,7 +43,7 @@ impl Call {
             return Err(status_with_reason(480, "Temporarily Unavailable (no flow)"));
         }
         let ports = self.shared.config.rtp_ports().unwrap_or(0..=0);
-        match media::leg::bind_rtp_socket(self.shared.config.rtp.address, ports).await {
+        match media::leg::bind_rtp_socket(self.shared.config.rtp.address, ports) {
             Ok((sock, port)) => {
                 self.rtp_socket = Some(sock);
                 self.rtp_port = port;
@@ -113,7 +113,13 @@ impl Call {
         };
         let mut session = RtpSession::new(config, std::time::Instant::now());
         session.set_direction(n.direction);
-        self.media = Some(spawn_media_leg(sock, session));
+        match self.shared.media.spawn_leg(sock, session) {
+            Ok(leg) => self.media = Some(leg),
+            Err(e) => {
+                tracing::error!(error = %e, "media leg not started");
+                self.hang_up(Outcome::Failed, "media engine unavailable");
+            }
+        }
     }
 
     pub(super) async fn handle_signal(&mut self, s: CallSignal) {
@@ -200,9 +206,9 @@ impl Call {
                 Ok(n) => {
                     if let Some(m) = &self.media {
                         if let Some(addr) = n.remote {
-                            let _ = m.commands.try_send(MediaCommand::SetRemote(addr));
+                            let _ = m.commands.send(MediaCommand::SetRemote(addr));
                         }
-                        let _ = m.commands.try_send(MediaCommand::SetDirection(n.direction));
+                        let _ = m.commands.send(MediaCommand::SetDirection(n.direction));
                     }
                     tracing::info!(direction = ?n.direction, "media re-negotiated");
                     self.negotiated = Some(n);

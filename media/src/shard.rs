@@ -1,0 +1,366 @@
+//! Shared pacing: a few media threads ("shards") each run many call legs,
+//! instead of one tokio task and one tokio timer per leg.
+//!
+//! Why: with a task and a 20 ms timer per leg, 2,000 legs mean 100,000 timer
+//! wake-ups a second queued behind each other on a 1 ms timer wheel, and the
+//! RTP send interval's p99 jitter grew past 5 ms (BENCHMARKS.md). A shard is
+//! one OS thread with a fixed 1 ms tick on an absolute grid. At each tick it
+//!
+//! 1. takes new legs and the call tasks' commands (one channel per shard),
+//! 2. asks epoll (mio, zero timeout) which of its sockets are readable and
+//!    drains them into their [`RtpSession`]s,
+//! 3. hands `now` to every session whose `poll_timeout` has passed (a heap
+//!    of deadlines),
+//! 4. sends what the touched sessions produce and forwards their events,
+//!
+//! then sleeps until the next grid point. A packet therefore leaves at most
+//! one tick after its deadline, and by a constant amount for a given leg
+//! (its phase against the grid does not change), so the send *interval*
+//! stays at 20 ms. Receives wait at most one tick: nobody is woken per packet.
+//!
+//! The sessions keep every protocol rule (RFC 3550 pacing, RFC 4733,
+//! latching); this file only does IO and scheduling. A leg's events go to its
+//! call task with `try_send`; if the call task is slow they wait in the leg's
+//! backlog rather than stall the shard. A leg whose handle is dropped is
+//! reaped at the next housekeeping pass.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::leg::MediaCommand;
+use crate::rtp_session::{MediaEvent, RtpSession, RtpStats, MAX_PACKET_LEN};
+
+/// The pacing grid. Packets leave at most this long after their deadline.
+pub(crate) const TICK: Duration = Duration::from_millis(1);
+/// Reap legs whose handles were dropped every this many ticks.
+const HOUSEKEEPING_TICKS: u64 = 250;
+const RECV_BUFFER: usize = 2048;
+const EVENTS_CAPACITY: usize = 1024;
+
+/// What a shard is told over its one input channel.
+pub(crate) enum ShardInput {
+    Attach(Box<NewLeg>),
+    Command(u64, MediaCommand),
+}
+
+/// A leg handed to a shard.
+pub(crate) struct NewLeg {
+    pub(crate) id: u64,
+    pub(crate) socket: std::net::UdpSocket,
+    pub(crate) session: RtpSession,
+    pub(crate) events: mpsc::Sender<MediaEvent>,
+    pub(crate) finished: oneshot::Sender<RtpStats>,
+}
+
+struct Slot {
+    id: u64,
+    socket: UdpSocket,
+    session: RtpSession,
+    events: mpsc::Sender<MediaEvent>,
+    backlog: VecDeque<MediaEvent>,
+    finished: Option<oneshot::Sender<RtpStats>>,
+    /// The deadline this slot has in the heap (older heap entries are stale).
+    armed: Option<Instant>,
+    touched: bool,
+}
+
+/// One shard's state; lives on its own thread.
+pub(crate) struct Shard {
+    poll: Poll,
+    inputs: mpsc::UnboundedReceiver<ShardInput>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    by_id: HashMap<u64, usize>,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    touched: Vec<usize>,
+    backlogged: Vec<usize>,
+    recv_buf: Vec<u8>,
+    send_buf: [u8; MAX_PACKET_LEN],
+    /// Legs attached and not yet ended (read by the engine to pick a shard).
+    legs: Arc<AtomicUsize>,
+}
+
+impl Shard {
+    pub(crate) fn new(inputs: mpsc::UnboundedReceiver<ShardInput>, legs: Arc<AtomicUsize>) -> std::io::Result<Self> {
+        Ok(Shard {
+            poll: Poll::new()?,
+            inputs,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            timers: BinaryHeap::new(),
+            touched: Vec::new(),
+            backlogged: Vec::new(),
+            recv_buf: vec![0; RECV_BUFFER],
+            send_buf: [0; MAX_PACKET_LEN],
+            legs,
+        })
+    }
+
+    /// The thread's body: returns when every handle to the engine is gone.
+    /// With `realtime`, the thread first asks for the lowest real-time
+    /// priority (SCHED_RR 1), as Asterisk (`-p`) and FreeSWITCH (`-rp`) do for
+    /// their media: above every normal thread, so a busy box delays
+    /// signalling and logging rather than the 20 ms clock.
+    pub(crate) fn run(mut self, realtime: bool) {
+        if realtime {
+            use thread_priority::{RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+            let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::RoundRobin);
+            match thread_priority::set_thread_priority_and_policy(thread_priority::thread_native_id(), ThreadPriority::Min, policy) {
+                Ok(()) => tracing::debug!("media thread at real-time priority"),
+                // E.g. no CAP_SYS_NICE / RLIMIT_RTPRIO: run at normal priority.
+                Err(e) => tracing::info!(error = ?e, "media thread stays at normal priority (real-time not permitted)"),
+            }
+        }
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut next_tick = Instant::now();
+        let mut ticks: u64 = 0;
+        loop {
+            if self.by_id.is_empty() {
+                // Idle: block until there is something to run.
+                match self.inputs.blocking_recv() {
+                    Some(input) => self.handle_input(input, Instant::now()),
+                    None => return,
+                }
+                next_tick = Instant::now();
+            }
+            let now = Instant::now();
+            if !self.drain_inputs(now) {
+                self.close_all();
+                return;
+            }
+            // Due packets first, so a leg's send time does not depend on how
+            // many packets other legs received this tick.
+            self.fire_timers(now);
+            self.flush();
+            self.receive(&mut events, now);
+            self.flush();
+            ticks += 1;
+            if ticks.is_multiple_of(HOUSEKEEPING_TICKS) {
+                self.reap_dropped();
+            }
+            // Absolute grid: a late wake-up does not shift later ticks.
+            next_tick += TICK;
+            let now = Instant::now();
+            if next_tick <= now {
+                // Behind (overload): still sleep a tick, so a real-time
+                // shard never takes a whole core from signalling.
+                next_tick = now + TICK;
+            }
+            std::thread::sleep(next_tick - now);
+        }
+    }
+
+    /// Takes every queued input; false once the engine is gone.
+    fn drain_inputs(&mut self, now: Instant) -> bool {
+        loop {
+            match self.inputs.try_recv() {
+                Ok(input) => self.handle_input(input, now),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn handle_input(&mut self, input: ShardInput, now: Instant) {
+        match input {
+            ShardInput::Attach(leg) => self.attach(*leg),
+            ShardInput::Command(id, command) => {
+                let Some(&idx) = self.by_id.get(&id) else { return };
+                self.handle_command(idx, command, now);
+            }
+        }
+    }
+
+    fn attach(&mut self, leg: NewLeg) {
+        let NewLeg { id, socket, session, events, finished } = leg;
+        let mut socket = match socket.set_nonblocking(true) {
+            Ok(()) => UdpSocket::from_std(socket),
+            Err(e) => {
+                tracing::warn!(error = %e, "RTP socket unusable");
+                self.legs.fetch_sub(1, Ordering::Relaxed);
+                let _ = finished.send(session.stats());
+                return;
+            }
+        };
+        let idx = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        if let Err(e) = self.poll.registry().register(&mut socket, Token(idx), Interest::READABLE) {
+            tracing::warn!(error = %e, "RTP socket not registered");
+            self.free.push(idx);
+            self.legs.fetch_sub(1, Ordering::Relaxed);
+            let _ = finished.send(session.stats());
+            return;
+        }
+        self.slots[idx] =
+            Some(Slot { id, socket, session, events, backlog: VecDeque::new(), finished: Some(finished), armed: None, touched: false });
+        self.by_id.insert(id, idx);
+        self.touch(idx);
+    }
+
+    fn handle_command(&mut self, idx: usize, command: MediaCommand, now: Instant) {
+        let Some(slot) = self.slots[idx].as_mut() else { return };
+        match command {
+            MediaCommand::Close => {
+                self.detach(idx);
+                return;
+            }
+            MediaCommand::Play { pcm, id } => {
+                if let Err(e) = slot.session.play(pcm, id, now) {
+                    tracing::warn!(error = %e, id, "prompt rejected");
+                    // Never leave the caller waiting for a prompt that will not play.
+                    deliver(slot, MediaEvent::PlaybackFinished { id });
+                }
+            }
+            MediaCommand::Stop => slot.session.stop_playback(now),
+            MediaCommand::SetRemote(addr) => slot.session.set_remote(addr),
+            MediaCommand::SetDirection(dir) => slot.session.set_direction(dir),
+        }
+        self.touch(idx);
+    }
+
+    fn receive(&mut self, events: &mut Events, now: Instant) {
+        if let Err(e) = self.poll.poll(events, Some(Duration::ZERO)) {
+            if e.kind() != ErrorKind::Interrupted {
+                tracing::warn!(error = %e, "media poll failed");
+            }
+            return;
+        }
+        for event in events.iter() {
+            let idx = event.token().0;
+            let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) else { continue };
+            // Edge-triggered: drain until WouldBlock or the next edge never comes.
+            loop {
+                match slot.socket.recv_from(&mut self.recv_buf) {
+                    Ok((len, source)) => slot.session.handle_receive(&self.recv_buf[..len], source, now),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // E.g. ICMP port unreachable surfaced as ECONNREFUSED: keep going.
+                    Err(e) => tracing::debug!(error = %e, "RTP receive error"),
+                }
+            }
+            self.touch(idx);
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(&Reverse((deadline, idx))) = self.timers.peek() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(slot) = self.slots[idx].as_mut() else { continue };
+            if slot.armed != Some(deadline) {
+                continue; // stale entry: the slot was re-armed since
+            }
+            slot.armed = None;
+            slot.session.handle_timeout(now);
+            self.touch(idx);
+        }
+    }
+
+    /// Sends, forwards events and re-arms every leg touched this tick.
+    fn flush(&mut self) {
+        for idx in std::mem::take(&mut self.touched) {
+            let Some(slot) = self.slots[idx].as_mut() else { continue };
+            slot.touched = false;
+            while let Some((len, to)) = slot.session.poll_transmit(&mut self.send_buf) {
+                if let Err(e) = slot.socket.send_to(&self.send_buf[..len], to) {
+                    tracing::debug!(error = %e, %to, "RTP send failed");
+                }
+            }
+            let had_backlog = !slot.backlog.is_empty();
+            while let Some(event) = slot.session.poll_event() {
+                deliver(slot, event);
+            }
+            if !had_backlog && !slot.backlog.is_empty() {
+                self.backlogged.push(idx);
+            }
+            let next = slot.session.poll_timeout();
+            if next != slot.armed {
+                slot.armed = next;
+                if let Some(at) = next {
+                    self.timers.push(Reverse((at, idx)));
+                }
+            }
+        }
+        self.retry_backlogs();
+    }
+
+    fn retry_backlogs(&mut self) {
+        let slots = &mut self.slots;
+        self.backlogged.retain(|&idx| {
+            let Some(slot) = slots[idx].as_mut() else { return false };
+            while let Some(event) = slot.backlog.pop_front() {
+                match slot.events.try_send(event) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(event)) => {
+                        slot.backlog.push_front(event);
+                        return true;
+                    }
+                    Err(TrySendError::Closed(_)) => {
+                        slot.backlog.clear(); // nobody listens any more
+                        return false;
+                    }
+                }
+            }
+            false
+        });
+    }
+
+    fn touch(&mut self, idx: usize) {
+        if let Some(slot) = self.slots[idx].as_mut() {
+            if !slot.touched {
+                slot.touched = true;
+                self.touched.push(idx);
+            }
+        }
+    }
+
+    /// Ends legs whose `MediaLeg` handle is gone without a `Close`.
+    fn reap_dropped(&mut self) {
+        let dropped: Vec<usize> =
+            self.slots.iter().enumerate().filter_map(|(idx, s)| s.as_ref().filter(|s| s.events.is_closed()).map(|_| idx)).collect();
+        for idx in dropped {
+            self.detach(idx);
+        }
+    }
+
+    fn detach(&mut self, idx: usize) {
+        let Some(mut slot) = self.slots[idx].take() else { return };
+        let _ = self.poll.registry().deregister(&mut slot.socket);
+        self.by_id.remove(&slot.id);
+        self.free.push(idx);
+        self.legs.fetch_sub(1, Ordering::Relaxed);
+        if let Some(finished) = slot.finished.take() {
+            let _ = finished.send(slot.session.stats());
+        }
+    }
+
+    fn close_all(&mut self) {
+        for idx in 0..self.slots.len() {
+            self.detach(idx);
+        }
+    }
+}
+
+fn deliver(slot: &mut Slot, event: MediaEvent) {
+    if !slot.backlog.is_empty() {
+        slot.backlog.push_back(event); // keep order behind earlier events
+        return;
+    }
+    match slot.events.try_send(event) {
+        Ok(()) | Err(TrySendError::Closed(_)) => {}
+        Err(TrySendError::Full(event)) => slot.backlog.push_back(event),
+    }
+}
