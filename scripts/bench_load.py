@@ -55,12 +55,14 @@ def proc_rss_kib(pid):
 
 
 class Gateway:
-    def __init__(self, work, binary):
+    def __init__(self, work, binary, realtime=True):
         cfg = work / "centralita.toml"
         cfg.write_text(
             '[sip]\nlisten = ["udp:127.0.0.1:0"]\n'
             f'[rtp]\naddress = "127.0.0.1"\nports = "{RTP_LO}-{RTP_HI}"\ninactivity_timeout = 30\n'
+            f'realtime = {"true" if realtime else "false"}\n'
             '[api]\nlisten = "127.0.0.1:0"\ntoken = "bench"\n'
+            f'[store]\nurl = "sqlite://{work}/centralita.db"\n'
             f'[flows]\ndefault = "{ROOT}/tests/scenarios/load_flow.yaml"\npinned_time = "2026-11-24T15:00:00Z"\n'
             f'[prompts]\ndir = "{ROOT}/prompts/assets"\ncache_dir = "{ROOT}/target/bench-prompt-cache"\n'
         )
@@ -270,6 +272,7 @@ def main():
     ap.add_argument("--cps", default="25,50,100,200,400,600")
     ap.add_argument("--cps-seconds", type=int, default=10)
     ap.add_argument("--no-floor", action="store_true")
+    ap.add_argument("--no-realtime", action="store_true", help="media threads at normal priority ([rtp].realtime = false)")
     ap.add_argument("--out", default=str(ROOT / "target" / "bench-load"))
     ap.add_argument("--bin", default=str(BIN), help="gateway binary (the smoke test uses the debug build)")
     a = ap.parse_args()
@@ -280,7 +283,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=out))
     speech = make_speech(work)
-    gw = Gateway(work, a.bin)
+    gw = Gateway(work, a.bin, realtime=not a.no_realtime)
     idle_rss = proc_rss_kib(gw.pid)
     log(f"gateway pid {gw.pid} sip {gw.sip} idle RSS {idle_rss} KiB")
     report = {"machine": {"nproc": os.cpu_count()}, "idle_rss_kib": idle_rss, "levels": [], "cps": [], "floor": []}

@@ -170,7 +170,15 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         n => n,
     };
     let media = media::MediaEngine::start(media_threads, cfg.rtp.realtime).context("starting the media threads")?;
-    let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media });
+    // Records first: a gateway that cannot keep call records does not take calls.
+    let store = sip_gateway::store::Store::open(&cfg.store.url).await.with_context(|| format!("opening the store {}", cfg.store.url))?;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let interrupted = store.mark_interrupted(now_ms).await.context("marking interrupted calls")?;
+    if interrupted > 0 {
+        tracing::warn!(calls = interrupted, "calls left open by the previous run marked interrupted");
+    }
+    let (records, _records_task) = sip_gateway::store::StoreWriter::spawn(store.clone(), 65_536);
+    let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media, records });
 
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let transports = Transports::bind(&cfg.listen_specs(), inbound_tx).await.context("binding SIP listeners")?;

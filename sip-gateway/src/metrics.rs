@@ -51,6 +51,7 @@ pub struct Metrics {
     pub dtmf_digits: Family<SourceLabel, Counter>,
     pub transfers: Family<ResultLabel, Counter>,
     pub first_response_seconds: Histogram,
+    pub store_failures: Counter,
 }
 
 impl Metrics {
@@ -69,6 +70,7 @@ impl Metrics {
             dtmf_digits: Family::default(),
             transfers: Family::default(),
             first_response_seconds: Histogram::new([0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]),
+            store_failures: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("active_calls", "Calls in progress", m.active_calls.clone());
@@ -87,6 +89,7 @@ impl Metrics {
             "INVITE received to first RTP packet of the first prompt (DESIGN.md §6)",
             m.first_response_seconds.clone(),
         );
+        registry.register("store_failures", "Call records the store writer refused or did not commit in time", m.store_failures.clone());
         Metrics { registry, ..m }
     }
 

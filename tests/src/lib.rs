@@ -36,6 +36,9 @@ impl Scratch {
 }
 impl Drop for Scratch {
     fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return; // moved out (Gateway::kill_and_restart)
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -99,14 +102,22 @@ impl Gateway {
              [api]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-token\"\n\
              [flows]\ndefault = \"{flow}\"\npinned_time = \"{PINNED_TIME}\"\n\
              [transfer]\nagent_uri = \"{AGENT_URI}\"\nnotify_timeout = 10\n\
-             [prompts]\ndir = \"{prompts}\"\ncache_dir = \"{cache}\"\n{tables}",
+             [prompts]\ndir = \"{prompts}\"\ncache_dir = \"{cache}\"\n\
+             [store]\nurl = \"sqlite://{db}\"\n{tables}",
+            db = dir.0.join("centralita.db").display(),
             flow = flow.display(),
             prompts = root.join("prompts/assets").display(),
             cache = cache.display(),
         );
         let cfg_path = dir.0.join("centralita.toml");
         std::fs::write(&cfg_path, cfg).expect("write config");
-        let log = dir.0.join("gateway.log");
+        Self::launch(dir)
+    }
+
+    /// Runs the binary on `dir/centralita.toml` (the store lives in `dir`).
+    fn launch(dir: Scratch) -> Self {
+        let cfg_path = dir.0.join("centralita.toml");
+        let log = dir.0.join(format!("gateway-{}.log", rand_suffix()));
         let mut child = Command::new(gateway_binary())
             .args(["run", "--config"])
             .arg(&cfg_path)
@@ -145,6 +156,21 @@ impl Gateway {
             child,
             _dir: dir,
         }
+    }
+
+    /// `kill -9`, then a new gateway on the same config and store (a crash
+    /// and restart). The old process's log stays in the scratch dir.
+    pub fn kill_and_restart(mut self) -> Self {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self._dir, Scratch(PathBuf::new()));
+        drop(self);
+        Self::launch(dir)
+    }
+
+    /// The scratch dir holding the config, the logs and the SQLite store.
+    pub fn dir(&self) -> &Path {
+        &self._dir.0
     }
 
     pub fn pid(&self) -> u32 {
@@ -286,6 +312,30 @@ pub fn sipp_ok(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args
         );
     }
     out
+}
+
+/// Starts a SIPp scenario in the background (like [`sipp_ok`], not waited
+/// for); the caller kills or waits for the child.
+pub fn sipp_spawn(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args: &[&str], dir: &Path) -> Child {
+    let mut text = scenario.to_string();
+    for (k, v) in vars {
+        text = text.replace(&format!("@{k}@"), v);
+    }
+    let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
+    std::fs::write(&sf, text).expect("write scenario");
+    let (mp, local) = (free_udp_port().to_string(), free_udp_port().to_string());
+    Command::new("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(&sf)
+        .args(["-i", "127.0.0.1", "-p", &local, "-mi", "127.0.0.1", "-mp", &mp, "-nostdin", "-timeout", "120s"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run sipp (install it with scripts/install-deps.sh)")
 }
 
 /// What an RTP receiver saw.

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::{Call, Outcome, PendingRefer, Phase};
 use crate::metrics::{metrics, SourceLabel};
 use crate::refer::{parse_sip_uri, user_to_user, ReferTo};
+use crate::store::{StepKind, SurveyKind, TransferMode};
 
 impl Call {
     pub(super) fn start_flow(&mut self) {
@@ -48,6 +49,7 @@ impl Call {
 
     pub(super) fn transfer_failed(&mut self, reason: String) {
         tracing::warn!(%reason, "transfer failed");
+        self.recorder.transfer_result(None, false); // no-op when a code was recorded
         metrics().count_transfer("failed");
         self.refer = None;
         self.flow_event(FlowEvent::TransferFailed { reason });
@@ -66,6 +68,7 @@ impl Call {
                     let ms = self.received_at.elapsed().as_millis() as u64;
                     self.first_response_ms = Some(ms);
                     metrics().first_response_seconds.observe(ms as f64 / 1000.0);
+                    self.recorder.first_prompt(super::record::unix_ms());
                     tracing::info!(first_response_ms = ms, prompt = id, "first prompt packet sent");
                     self.publish();
                 }
@@ -107,10 +110,15 @@ impl Call {
             match action {
                 Action::NodeEntered { node } => {
                     tracing::info!(node = %node, "node");
+                    self.recorder.step(StepKind::Node, &node.to_string(), String::new(), None);
                     self.node = Some(node.to_string());
                     self.publish();
                 }
-                Action::IntentMatched { intent, input } => tracing::info!(%intent, %input, "intent"),
+                Action::IntentMatched { intent, input } => {
+                    tracing::info!(%intent, %input, "intent");
+                    let node = self.node.clone().unwrap_or_default();
+                    self.recorder.step(StepKind::Intent, &node, format!("{intent} ({input})"), None);
+                }
                 Action::Say { text, language } => self.render(RenderJob::Say(text, language)),
                 Action::Play { prompt, language } => self.render(RenderJob::Play(prompt.to_string(), language)),
                 Action::StopPrompt => {
@@ -124,12 +132,31 @@ impl Call {
                 Action::Webhook { name, url, method, body, timeout } => self.start_webhook(name, url, method, body, timeout),
                 Action::BusinessEvent { kind, value, currency, data } => {
                     tracing::info!(?kind, ?value, ?currency, ?data, "business event");
+                    let number = value.as_deref().and_then(|v| v.trim().parse::<f64>().ok());
+                    let payload = serde_json::to_value(&data).unwrap_or_default();
+                    self.recorder.business_event(super::record::event_kind(kind), number, currency, payload);
                 }
                 Action::ConsentRecorded { topic, granted, at, flow_version } => {
                     tracing::info!(%topic, granted, ?at, %flow_version, "consent");
+                    let at_ms = at
+                        .as_deref()
+                        .and_then(|t| dialogs::parse_timestamp(t).ok())
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_millis() as i64);
+                    self.recorder.consent(&topic, granted, at_ms.unwrap_or_else(super::record::unix_ms));
                 }
-                Action::SurveyAnswer { survey, scale, score } => tracing::info!(%survey, ?scale, score, "survey answer"),
-                Action::VariantChosen { branch, variant } => tracing::info!(%branch, %variant, "A/B variant"),
+                Action::SurveyAnswer { survey, scale, score } => {
+                    tracing::info!(%survey, ?scale, score, "survey answer");
+                    let kind = match scale {
+                        dialogs::SurveyScale::Csat => SurveyKind::Csat,
+                        dialogs::SurveyScale::Nps => SurveyKind::Nps,
+                    };
+                    self.recorder.survey(kind, i64::from(score));
+                }
+                Action::VariantChosen { branch, variant } => {
+                    tracing::info!(%branch, %variant, "A/B variant");
+                    self.recorder.variant(&branch.to_string(), &variant);
+                }
             }
         }
     }
@@ -169,6 +196,7 @@ impl Call {
                 return;
             }
         };
+        self.recorder.transfer_tried(to, if mode == dialogs::TransferMode::Warm { TransferMode::Warm } else { TransferMode::Blind });
         let intent = context.intents.last().map(|i| i.intent.clone()).unwrap_or_default();
         let ctx_json = serde_json::to_value(&context).unwrap_or_default();
         self.shared.registry.set_context(&self.call_id, ctx_json).await;

@@ -10,6 +10,7 @@
 //! at the ACK.
 
 mod flow;
+mod record;
 mod signalling;
 
 use std::collections::BTreeMap;
@@ -48,6 +49,8 @@ pub struct Shared {
     pub webhooks: crate::webhook::WebhookClient,
     /// The media threads every call's RTP leg runs on.
     pub media: media::MediaEngine,
+    /// Call records go here (DESIGN §6, issue #6).
+    pub records: crate::store::StoreWriter,
 }
 
 pub struct Spawner(pub Arc<Shared>);
@@ -96,7 +99,7 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
             Outcome::Transferred => "transferred",
@@ -157,6 +160,9 @@ pub(crate) struct Call {
     webhook_seq: u64,
     webhook_tx: mpsc::Sender<WebhookDone>,
     webhook_rx: mpsc::Receiver<WebhookDone>,
+    recorder: record::CallRecorder,
+    /// The caller's BYE, answered once the call's end is committed.
+    bye: Option<(TransactionKey, rsip::Response)>,
 }
 
 fn user_of(v: &str) -> String {
@@ -179,7 +185,10 @@ impl Call {
             .unwrap_or_default();
         let called = inc.invite.uri.user().unwrap_or_default().to_string();
         let flow_name = shared.config.flow_for(&called).display().to_string();
+        let recorder = record::CallRecorder::new(shared.records.clone(), &call_id, &caller);
         Self {
+            recorder,
+            bye: None,
             invite: inc.invite,
             invite_key: inc.key,
             sip_flow: inc.flow,
@@ -278,6 +287,7 @@ impl Call {
                 _ = sleep_until_opt(deadline) => self.handle_timeout(),
             }
             self.drain_actions().await;
+            self.recorder.flush().await;
         }
         self.finish().await;
     }
@@ -344,6 +354,10 @@ impl Call {
             }
         }
         let outcome = self.outcome.unwrap_or(Outcome::Completed);
+        self.recorder.ended(outcome).await;
+        if let Some((key, ok)) = self.bye.take() {
+            self.respond(key, ok);
+        }
         tracing::info!(outcome = outcome.label(), "call finished");
         crate::metrics::metrics().count_call(outcome.label());
         crate::metrics::metrics().active_calls.dec();

@@ -93,6 +93,10 @@ impl Call {
         self.with_sdp(&mut ok, body);
         self.respond(self.invite_key.clone(), ok);
         self.phase = Phase::Answered;
+        let version = self.shared.flows.flows.get(std::path::Path::new(&self.flow_name)).map(|f| f.version.clone()).unwrap_or_default();
+        let call =
+            super::record::new_call(&self.call_id, &self.caller, &self.called, &self.flow_name, &version, self.started_unix_ms as i64);
+        self.recorder.answered(call, super::record::unix_ms());
         if self.negotiated.is_some() {
             self.start_media();
         }
@@ -175,7 +179,8 @@ impl Call {
         }
         match req.method {
             Method::Bye => {
-                self.respond(key, make_response(&req, StatusCode::OK, None));
+                // Answered in `finish`, once the call's end is committed.
+                self.bye = Some((key, make_response(&req, StatusCode::OK, None)));
                 tracing::info!("caller hung up");
                 self.outcome.get_or_insert(Outcome::CallerHangup);
                 if let Some(r) = self.runner.as_mut() {
@@ -270,12 +275,16 @@ impl Call {
             Ok(code) if code < 200 => tracing::debug!(code, "transfer progress"),
             Ok(code) if code < 300 => {
                 tracing::info!(code, "transfer succeeded");
+                self.recorder.transfer_result(Some(code), true);
                 self.refer = None;
                 crate::metrics::metrics().count_transfer("succeeded");
                 self.flow_event(dialogs::FlowEvent::TransferAccepted);
                 self.hang_up(Outcome::Transferred, "transferred");
             }
-            Ok(code) => self.transfer_failed(format!("transfer target answered {code}")),
+            Ok(code) => {
+                self.recorder.transfer_result(Some(code), false);
+                self.transfer_failed(format!("transfer target answered {code}"));
+            }
             Err(e) => tracing::warn!(error = %e, "NOTIFY with unreadable sipfrag"),
         }
     }
@@ -287,7 +296,10 @@ impl Call {
             match code {
                 100..=199 => {}
                 200..=299 => tracing::info!(code, "REFER accepted; waiting for NOTIFY"),
-                _ => self.transfer_failed(format!("REFER rejected with {code}")),
+                _ => {
+                    self.recorder.transfer_result(Some(code), false);
+                    self.transfer_failed(format!("REFER rejected with {code}"));
+                }
             }
         }
     }
