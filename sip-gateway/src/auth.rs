@@ -86,6 +86,46 @@ impl DigestAuth {
     }
 }
 
+/// The UAC side (RFC 3261 §22.2, RFC 2617 §3.2.2): the `Authorization` /
+/// `Proxy-Authorization` value answering `challenge` (a `WWW-Authenticate`
+/// or `Proxy-Authenticate` value) for `method` on `uri`. MD5, with
+/// `qop=auth` when the challenge offers it. None when the challenge is not
+/// a Digest one we can answer.
+pub fn answer_challenge(challenge: &str, method: &rsip::Method, uri: &rsip::Uri, username: &str, password: &str) -> Option<String> {
+    use rsip::headers::UntypedHeader;
+    let typed = rsip::headers::WwwAuthenticate::new(challenge).typed().ok()?;
+    if !matches!(typed.scheme, rsip::headers::auth::Scheme::Digest) {
+        return None;
+    }
+    let algorithm = typed.algorithm.unwrap_or(rsip::headers::auth::Algorithm::Md5);
+    let offers_auth = typed.qop.as_ref().is_some_and(|q| matches!(q, rsip::headers::auth::Qop::Auth));
+    let cnonce = format!("{:016x}", rand::random::<u64>());
+    let qop = offers_auth.then(|| rsip::headers::auth::AuthQop::Auth { cnonce: cnonce.clone(), nc: 1 });
+    let generator = rsip::services::DigestGenerator {
+        username,
+        password,
+        nonce: &typed.nonce,
+        uri,
+        realm: &typed.realm,
+        method,
+        qop: qop.as_ref(),
+        algorithm,
+    };
+    let mut value = format!(
+        "Digest username=\"{username}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{}\", algorithm={algorithm}",
+        typed.realm,
+        typed.nonce,
+        generator.compute()
+    );
+    if offers_auth {
+        value.push_str(&format!(", cnonce=\"{cnonce}\", nc=00000001, qop=auth"));
+    }
+    if let Some(opaque) = &typed.opaque {
+        value.push_str(&format!(", opaque=\"{opaque}\""));
+    }
+    Some(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +161,19 @@ mod tests {
         assert_eq!(d.verify(&invite_with(&answer(&d, "carrier", "s3cret", &forged)), now), Err(AuthError::BadNonce));
         assert_eq!(d.verify(&invite_with(""), now), Err(AuthError::Missing));
         assert!(d.challenge(now, true).ends_with("stale=true"));
+    }
+
+    #[test]
+    fn our_uac_answer_satisfies_our_uas_check() {
+        let users = HashMap::from([("carrier".to_string(), "s3cret".to_string())]);
+        let d = DigestAuth::new("centralita", users);
+        let now = 1_700_000_000;
+        let uri = rsip::Uri::try_from("sip:5550100@127.0.0.1").unwrap();
+        let good = answer_challenge(&d.challenge(now, false), &rsip::Method::Invite, &uri, "carrier", "s3cret").unwrap();
+        assert!(good.contains("qop=auth") && good.contains("nc=00000001"), "{good}");
+        assert_eq!(d.verify(&invite_with(&format!("Authorization: {good}\r\n")), now), Ok("carrier".to_string()));
+        let bad = answer_challenge(&d.challenge(now, false), &rsip::Method::Invite, &uri, "carrier", "wrong").unwrap();
+        assert_eq!(d.verify(&invite_with(&format!("Authorization: {bad}\r\n")), now), Err(AuthError::BadCredentials));
+        assert!(answer_challenge("Basic realm=\"x\"", &rsip::Method::Invite, &uri, "a", "b").is_none());
     }
 }

@@ -191,7 +191,7 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let api_listener =
         tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| format!("binding admin API on {}", cfg.api.listen))?;
     let api_addr = api_listener.local_addr()?;
-    let app = sip_gateway::api::router(sip_gateway::api::ApiState { registry, token: cfg.api.token.clone() });
+    let app = sip_gateway::api::router(sip_gateway::api::ApiState::new(registry, cfg.api.token.clone(), Some(store.clone())));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(api_listener, app).await {
             tracing::error!(error = %e, "admin API stopped");

@@ -190,7 +190,7 @@ impl Gateway {
     pub fn wait_idle(&self, within: Duration) -> bool {
         let until = Instant::now() + within;
         while Instant::now() < until {
-            let (_, v) = self.api_get("/v1/calls", Some(&self.token));
+            let (_, v) = self.api_get("/v1/calls/live", Some(&self.token));
             if v["calls"].as_array().is_some_and(|a| a.is_empty()) {
                 return true;
             }

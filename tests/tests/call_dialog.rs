@@ -64,7 +64,7 @@ fn sigterm_hangs_up_active_calls_and_exits_cleanly() {
     let dir_path = dir.0.clone();
     let caller = std::thread::spawn(move || sipp_ok(&scen, &vars, target, &["-m", "1"], &dir_path));
     let until = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < until && gw.api_get("/v1/calls", Some(&gw.token)).1["calls"].as_array().is_none_or(|a| a.is_empty()) {
+    while Instant::now() < until && gw.api_get("/v1/calls/live", Some(&gw.token)).1["calls"].as_array().is_none_or(|a| a.is_empty()) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let status = gw.terminate(Duration::from_secs(15)).expect("gateway exits after SIGTERM");

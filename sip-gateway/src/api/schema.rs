@@ -1,0 +1,207 @@
+//! OpenAPI schemas of the types this API serves but does not define (store
+//! records, KPIs, the registry's live calls): mirrors, field for field, that
+//! exist only for the document (`#[schema(value_type = …)]` points at them)
+//! and are never built. The round-trip test in `tests/api_schemas.rs`
+//! checks that real responses carry exactly the documented fields.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// How a call ended; `interrupted`: the gateway stopped under it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Outcome {
+    Completed,
+    Transferred,
+    Abandoned,
+    Failed,
+    Interrupted,
+    NoAnswer,
+    Busy,
+}
+
+/// A business event's kind.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EventKind {
+    Lead,
+    Order,
+    Recontact,
+}
+
+/// A stored call (CDR). Times are Unix milliseconds.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CallRecord {
+    id: String,
+    sip_call_id: String,
+    caller: String,
+    called: String,
+    flow: String,
+    flow_version: String,
+    direction: Direction,
+    started_at: i64,
+    answered_at: Option<i64>,
+    first_prompt_at: Option<i64>,
+    ended_at: Option<i64>,
+    outcome: Option<Outcome>,
+    /// `caller`, `gateway` or `agent`.
+    hangup_side: Option<String>,
+    hangup_cause: Option<String>,
+    ab_variant: Option<String>,
+}
+
+/// One thing that happened in the flow; `seq` orders a call's steps.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Step {
+    call_id: String,
+    seq: i64,
+    at: i64,
+    /// `node`, `intent`, `digits`, `transcript` or `prompt`.
+    kind: String,
+    node: String,
+    detail: String,
+    confidence: Option<f64>,
+    duration_ms: Option<i64>,
+}
+
+/// A transfer attempt; `ok` when the NOTIFY (or agent leg) reported 2xx.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Transfer {
+    call_id: String,
+    target: String,
+    /// `blind` or `warm`.
+    mode: String,
+    result_code: Option<i64>,
+    tried_at: i64,
+    answered_ms: Option<i64>,
+    ok: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Consent {
+    call_id: String,
+    caller: String,
+    purpose: String,
+    granted: bool,
+    at: i64,
+}
+
+/// CSAT 1–5 or NPS 0–10.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SurveyAnswer {
+    call_id: String,
+    /// `csat` or `nps`.
+    kind: String,
+    score: i64,
+    at: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AbAssignment {
+    call_id: String,
+    experiment: String,
+    variant: String,
+}
+
+/// A stored business event.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventRecord {
+    id: String,
+    call_id: Option<String>,
+    caller: String,
+    kind: EventKind,
+    value: Option<f64>,
+    currency: Option<String>,
+    #[schema(value_type = Object)]
+    payload: serde_json::Value,
+    at: i64,
+    idempotency_key: String,
+}
+
+/// A call with everything recorded about it, each list in time order.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CallDetail {
+    #[serde(flatten)]
+    call: CallRecord,
+    steps: Vec<Step>,
+    transfers: Vec<Transfer>,
+    consents: Vec<Consent>,
+    survey_answers: Vec<SurveyAnswer>,
+    business_events: Vec<EventRecord>,
+    ab_assignments: Vec<AbAssignment>,
+}
+
+/// An in-progress call, from the live registry.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LiveCall {
+    call_id: String,
+    caller: String,
+    called: String,
+    flow: String,
+    state: String,
+    node: Option<String>,
+    started_unix_ms: u64,
+    first_response_ms: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DncEntry {
+    number: String,
+    added_at: i64,
+    reason: String,
+}
+
+/// KPIs with the counts they come from (DESIGN.md §6); rates are 0–100,
+/// `null` when their denominator is 0; money is per currency code.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Kpis {
+    calls: u64,
+    first_response_samples: u64,
+    first_response_avg_ms: Option<f64>,
+    first_response_p50_ms: Option<i64>,
+    contained: u64,
+    containment_pct: Option<f64>,
+    transfers_tried: u64,
+    transfers_ok: u64,
+    effective_handoff_pct: Option<f64>,
+    fcr_calls: u64,
+    fcr_resolved: u64,
+    fcr_pct: Option<f64>,
+    csat_answers: u64,
+    csat_avg: Option<f64>,
+    nps_answers: u64,
+    nps: Option<f64>,
+    converted_calls: u64,
+    assisted_conversion_pct: Option<f64>,
+    revenue: BTreeMap<String, f64>,
+    revenue_per_conversation: BTreeMap<String, f64>,
+}
+
+/// One group's KPIs: `key` is a UTC day `YYYY-MM-DD`, a flow, or `experiment/variant` (`none`).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct KpiGroup {
+    key: String,
+    #[serde(flatten)]
+    kpis: Kpis,
+}
+
+/// KPIs over the calls that started in `[from, to)`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct KpiReport {
+    from: i64,
+    to: i64,
+    /// `day`, `flow`, `variant` or null.
+    group_by: Option<String>,
+    total: Kpis,
+    groups: Vec<KpiGroup>,
+}
