@@ -15,6 +15,7 @@
 //! (`handle_receive`, `handle_timeout`, `play`, …), then drain
 //! `poll_transmit` and `poll_event`, then sleep until `poll_timeout`.
 
+pub mod asr;
 pub mod codec;
 pub mod g711;
 pub mod goertzel;
@@ -27,6 +28,7 @@ pub mod rtp_session;
 pub mod vad;
 mod shard;
 
+pub use asr::{AsrError, AsrEvent, Grammar, GrammarPhrase, Recognizer, RecognizerStream};
 pub use codec::Codec;
 pub use goertzel::DtmfDetector;
 pub use leg::{bind_rtp_socket, EngineStopped, LegCommands, MediaCommand, MediaEngine, MediaLeg};
