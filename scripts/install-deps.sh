@@ -11,6 +11,8 @@ have sox       || need+=(sox)
 have tcpdump   || need+=(tcpdump)   # the load harness measures RTP on loopback
 # The store tests start a throwaway PostgreSQL with initdb + pg_ctl (scripts/pg-test.sh).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# The dashboard's end-to-end test renders it in headless Chromium (tests/tests/dashboard_chromium.rs).
+[ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "install-deps: installing ${need[*]}" >&2

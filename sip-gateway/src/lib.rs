@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod call;
 pub mod config;
+pub mod dashboard;
 pub mod dialog;
 pub mod endpoint;
 pub mod metrics;

@@ -83,6 +83,9 @@ pub fn router(state: ApiState) -> Router {
     let (v1, _) = v1_routes().split_for_parts();
     let v1 = v1.route_layer(from_fn_with_state(state.clone(), require_token));
     open.merge(v1)
+        // The dashboard and agent pages carry no data: their scripts call
+        // /v1 with the token, so the pages themselves are open.
+        .merge(crate::dashboard::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint") })
         .with_state(state)
