@@ -33,6 +33,7 @@ pub fn flow_schema() -> Value {
             "flow": {"type": "string"},
             "version": {"type": ["string", "number"]},
             "language": {"type": "string", "default": "en-US"},
+            "consent_required": {"type": "string", "description": "outbound calls with this flow need the callee's recorded consent for this topic"},
             "start": node_id,
             "hours": {
                 "type": "object", "additionalProperties": false,

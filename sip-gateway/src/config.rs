@@ -40,6 +40,8 @@ pub struct SipConfig {
     pub public_address: Option<IpAddr>,
     /// Ring this long (180) before answering; lets a trunk CANCEL. 0 = answer at once.
     pub answer_delay_ms: u64,
+    /// Outbound calls: seconds of ringing before CANCEL (`no_answer`).
+    pub ring_timeout: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,11 +113,21 @@ pub struct TrunkConfig {
     pub allow: Vec<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Where outbound calls through this trunk go (`sip:host:port`, an IP
+    /// literal or a name resolved at dial time). Absent: inbound only.
+    pub uri: Option<String>,
+    /// Caller ID (From user part) of outbound calls; default `centralita`.
+    pub from_user: Option<String>,
 }
 
 impl Default for SipConfig {
     fn default() -> Self {
-        Self { listen: vec!["udp:127.0.0.1:5060".into(), "tcp:127.0.0.1:5060".into()], public_address: None, answer_delay_ms: 0 }
+        Self {
+            listen: vec!["udp:127.0.0.1:5060".into(), "tcp:127.0.0.1:5060".into()],
+            public_address: None,
+            answer_delay_ms: 0,
+            ring_timeout: 30,
+        }
     }
 }
 impl Default for RtpConfig {
@@ -233,7 +245,8 @@ impl Config {
     /// Source networks allowed to start calls: the union of every trunk's
     /// `allow`. `None` (no trunks configured) means any source.
     pub fn source_acl(&self) -> Option<Vec<ipnet::IpNet>> {
-        if self.trunks.is_empty() {
+        // A trunk with only a `uri` is outbound-only: it does not turn the ACL on.
+        if !self.trunks.iter().any(|t| !t.allow.is_empty() || t.username.is_some()) {
             return None;
         }
         Some(self.trunks.iter().flat_map(|t| t.allow.iter().filter_map(|a| parse_cidr(a).ok())).collect())

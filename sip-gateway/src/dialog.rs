@@ -1,5 +1,5 @@
-//! A UAS dialog (RFC 3261 §12.1.1 creation, §12.2.1.1 requests within it,
-//! §12.2.2 CSeq checks). Pure data: the call task owns one and asks it to
+//! A dialog (RFC 3261 §12.1.1 UAS and §12.1.2 UAC creation, §12.2.1.1
+//! requests within it, §12.2.2 CSeq checks, §13.2.2.4 the ACK for a 2xx). Pure data: the call task owns one and asks it to
 //! build BYE/REFER/… with the right tags, CSeq, Request-URI and routes.
 
 use std::net::SocketAddr;
@@ -42,6 +42,12 @@ fn without_tag(v: &str) -> String {
     let (head, params) = v.split_at(end);
     let kept: Vec<&str> = params.split(';').filter(|p| !p.trim().to_ascii_lowercase().starts_with("tag=")).collect();
     format!("{head}{}", kept.join(";"))
+}
+
+/// The `tag` parameter of a From/To value (after the name-addr).
+fn header_tag(v: &str) -> Option<String> {
+    let end = v.rfind('>').map(|i| i + 1).unwrap_or(0);
+    v[end..].split(';').find_map(|p| p.trim().strip_prefix("tag=").map(str::to_string))
 }
 
 fn contact_uri(v: &str) -> Option<String> {
@@ -89,6 +95,57 @@ impl Dialog {
             local_addr,
             transport: if reliable { "TCP" } else { "UDP" },
         })
+    }
+
+    /// §12.1.2: the dialog a 2xx to our `invite` creates (outbound calls).
+    /// Remote target from the 2xx's Contact, route set from its
+    /// Record-Route in reverse, our CSeq continues from the INVITE's.
+    pub fn new_uac(invite: &Request, ok: &rsip::Response, local_addr: SocketAddr, reliable: bool) -> Result<Self, DialogError> {
+        let from = invite
+            .headers
+            .iter()
+            .find_map(|h| if let Header::From(f) = h { Some(f.value().to_string()) } else { None })
+            .ok_or(DialogError::Missing("From"))?;
+        let to = ok
+            .headers
+            .iter()
+            .find_map(|h| if let Header::To(t) = h { Some(t.value().to_string()) } else { None })
+            .ok_or(DialogError::Missing("To"))?;
+        let contact = ok
+            .headers
+            .iter()
+            .find_map(|h| if let Header::Contact(c) = h { contact_uri(c.value()) } else { None })
+            .ok_or(DialogError::NoContact)?;
+        let mut route_set: Vec<String> = ok
+            .headers
+            .iter()
+            .filter_map(|h| if let Header::RecordRoute(r) = h { Some(r.value().to_string()) } else { None })
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
+            .collect();
+        route_set.reverse();
+        Ok(Self {
+            call_id: headers::call_id(&invite.headers).ok_or(DialogError::Missing("Call-ID"))?.to_string(),
+            local_tag: headers::from_tag(&invite.headers).unwrap_or_default(),
+            remote_tag: header_tag(&to).unwrap_or_default(),
+            local_uri: without_tag(&from),
+            remote_uri: without_tag(&to),
+            remote_target: contact,
+            route_set,
+            local_cseq: headers::cseq(&invite.headers).map(|c| c.0).unwrap_or(1),
+            remote_cseq: 0,
+            local_addr,
+            transport: if reliable { "TCP" } else { "UDP" },
+        })
+    }
+
+    /// §13.2.2.4: the ACK for a 2xx to the INVITE with CSeq `invite_cseq`
+    /// (same CSeq number, a new branch, the dialog's routes).
+    pub fn ack(&mut self, invite_cseq: u32) -> Request {
+        let saved = self.local_cseq;
+        self.local_cseq = invite_cseq.wrapping_sub(1);
+        let ack = self.request(Method::Ack);
+        self.local_cseq = saved;
+        ack
     }
 
     /// Our Contact header value.
@@ -156,5 +213,21 @@ mod tests {
         assert_eq!(headers::cseq(&bye.headers).unwrap().0, d.local_cseq);
         assert!(d.check_remote_cseq(6, &Method::Bye));
         assert!(!d.check_remote_cseq(4, &Method::Info));
+    }
+    #[test]
+    fn uac_dialog_from_our_invite_and_their_2xx() {
+        let inv = "INVITE sip:5551234@10.0.0.9:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKo1\r\nFrom: <sip:centralita@127.0.0.1>;tag=mine\r\nTo: <sip:5551234@10.0.0.9>\r\nCall-ID: out-1\r\nCSeq: 7 INVITE\r\nContact: <sip:centralita@127.0.0.1:5060>\r\n\r\n";
+        let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKo1\r\nFrom: <sip:centralita@127.0.0.1>;tag=mine\r\nTo: <sip:5551234@10.0.0.9>;tag=theirs\r\nCall-ID: out-1\r\nCSeq: 7 INVITE\r\nContact: <sip:callee@10.0.0.9:5070>\r\nRecord-Route: <sip:p2;lr>, <sip:p1;lr>\r\n\r\n";
+        let SipMessage::Request(req) = crate::sip::wire::parse_message(inv.as_bytes()).unwrap() else { panic!() };
+        let SipMessage::Response(resp) = crate::sip::wire::parse_message(ok.as_bytes()).unwrap() else { panic!() };
+        let mut d = Dialog::new_uac(&req, &resp, "127.0.0.1:5060".parse().unwrap(), false).unwrap();
+        assert_eq!((d.local_tag.as_str(), d.remote_tag.as_str()), ("mine", "theirs"));
+        let ack = d.ack(7).to_string();
+        assert!(ack.starts_with("ACK sip:callee@10.0.0.9:5070 SIP/2.0"), "{ack}");
+        assert!(ack.contains("CSeq: 7 ACK"), "{ack}");
+        assert!(ack.contains("Route: <sip:p1;lr>\r\nRoute: <sip:p2;lr>"), "routes reversed: {ack}");
+        assert!(ack.contains("To: <sip:5551234@10.0.0.9>;tag=theirs"), "{ack}");
+        let bye = d.request(Method::Bye).to_string();
+        assert!(bye.contains("CSeq: 8 BYE"), "{bye}");
     }
 }

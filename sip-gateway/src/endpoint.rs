@@ -18,8 +18,8 @@ use tracing::{debug, info, warn};
 use crate::sip::headers::{self, make_response, status_with_reason};
 use crate::sip::wire;
 use crate::transaction::{
-    InviteServerState, InviteServerTransaction, NonInviteClientTransaction, NonInviteServerTransaction, Ok2xxRetransmitter, TimerConfig,
-    Transaction, TransactionEvent, TransactionKey,
+    InviteClientTransaction, InviteServerState, InviteServerTransaction, NonInviteClientTransaction, NonInviteServerTransaction,
+    Ok2xxRetransmitter, TimerConfig, Transaction, TransactionEvent, TransactionKey,
 };
 use crate::transport::{Flow, Inbound, Transports, ALLOW};
 
@@ -55,6 +55,20 @@ pub enum EndpointCommand {
         request: Request,
         flow: Flow,
         owner: mpsc::Sender<CallSignal>,
+    },
+    /// Starts an outbound call (RFC 3261 §17.1.1 INVITE client
+    /// transaction); `owner` becomes the call for this Call-ID, so its
+    /// responses and the callee's in-dialog requests reach it.
+    SendInvite {
+        request: Request,
+        flow: Flow,
+        owner: mpsc::Sender<CallSignal>,
+    },
+    /// Sends a request outside any transaction: the ACK for a 2xx
+    /// (§13.2.2.4), which the TU, not the INVITE transaction, sends.
+    Transmit {
+        request: Request,
+        flow: Flow,
     },
     CallEnded {
         call_id: String,
@@ -113,8 +127,59 @@ struct ServerInvite {
     final_sent: bool,
 }
 
+/// A client transaction of either kind (the INVITE one for outbound calls).
+/// Both are a few hundred bytes; boxing one would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum ClientTx {
+    NonInvite(NonInviteClientTransaction),
+    Invite(InviteClientTransaction),
+}
+
+impl ClientTx {
+    fn handle_response(&mut self, resp: Response, now: std::time::Instant) {
+        match self {
+            ClientTx::NonInvite(t) => t.handle_response(resp, now),
+            ClientTx::Invite(t) => t.handle_response(resp, now),
+        }
+    }
+}
+
+impl Transaction for ClientTx {
+    type Message = Request;
+    fn handle_timeout(&mut self, now: std::time::Instant) {
+        match self {
+            ClientTx::NonInvite(t) => t.handle_timeout(now),
+            ClientTx::Invite(t) => t.handle_timeout(now),
+        }
+    }
+    fn poll_transmit(&mut self) -> Option<Request> {
+        match self {
+            ClientTx::NonInvite(t) => t.poll_transmit(),
+            ClientTx::Invite(t) => t.poll_transmit(),
+        }
+    }
+    fn poll_event(&mut self) -> Option<TransactionEvent> {
+        match self {
+            ClientTx::NonInvite(t) => t.poll_event(),
+            ClientTx::Invite(t) => t.poll_event(),
+        }
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        match self {
+            ClientTx::NonInvite(t) => Transaction::poll_timeout(t),
+            ClientTx::Invite(t) => Transaction::poll_timeout(t),
+        }
+    }
+    fn is_finished(&self) -> bool {
+        match self {
+            ClientTx::NonInvite(t) => t.is_terminated(),
+            ClientTx::Invite(t) => t.is_terminated(),
+        }
+    }
+}
+
 struct Client {
-    tx: NonInviteClientTransaction,
+    tx: ClientTx,
     flow: Flow,
     owner: mpsc::Sender<CallSignal>,
     method: Method,
@@ -588,8 +653,22 @@ impl Endpoint {
                 };
                 let (cseq, method) = headers::cseq(&request.headers).unwrap_or((0, request.method));
                 let tx = NonInviteClientTransaction::new(request, flow.is_reliable(), self.timers_cfg.clone(), std_now(now));
-                self.clients.insert(key.clone(), Client { tx, flow, owner, method, cseq });
+                self.clients.insert(key.clone(), Client { tx: ClientTx::NonInvite(tx), flow, owner, method, cseq });
                 self.drive(TimerTarget::Client(key));
+            }
+            EndpointCommand::SendInvite { request, flow, owner } => {
+                let (Ok(key), Some(call_id)) = (TransactionKey::from_request(&request), headers::call_id(&request.headers)) else {
+                    warn!("outgoing INVITE without a branch or Call-ID dropped");
+                    return;
+                };
+                self.calls.insert(call_id.to_string(), owner.clone());
+                let cseq = headers::cseq(&request.headers).map_or(0, |c| c.0);
+                let tx = InviteClientTransaction::new(request, flow.is_reliable(), self.timers_cfg.clone(), std_now(now));
+                self.clients.insert(key.clone(), Client { tx: ClientTx::Invite(tx), flow, owner, method: Method::Invite, cseq });
+                self.drive(TimerTarget::Client(key));
+            }
+            EndpointCommand::Transmit { request, flow } => {
+                self.transports.send(flow, wire::serialize(&SipMessage::Request(request)));
             }
             EndpointCommand::CallEnded { call_id } => {
                 self.calls.remove(&call_id);

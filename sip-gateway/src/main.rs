@@ -191,14 +191,17 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let api_listener =
         tokio::net::TcpListener::bind(&cfg.api.listen).await.with_context(|| format!("binding admin API on {}", cfg.api.listen))?;
     let api_addr = api_listener.local_addr()?;
-    let app = sip_gateway::api::router(sip_gateway::api::ApiState::new(registry, cfg.api.token.clone(), Some(store.clone())));
+    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+    let udp_listener = transports.udp.first().map(|(addr, _)| (0, *addr));
+    let dialer = sip_gateway::call::outbound::Dialer::new(shared.clone(), cmd_tx.clone(), store.clone(), udp_listener);
+    let state = sip_gateway::api::ApiState::new(registry, cfg.api.token.clone(), Some(store.clone())).with_dialer(dialer);
+    let app = sip_gateway::api::router(state);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(api_listener, app).await {
             tracing::error!(error = %e, "admin API stopped");
         }
     });
 
-    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let creds = cfg.trunk_credentials();
     let digest = (!creds.is_empty()).then(|| sip_gateway::auth::DigestAuth::new("centralita", creds));
     let shutdown_tx = cmd_tx.clone();

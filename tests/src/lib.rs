@@ -338,6 +338,49 @@ pub fn sipp_spawn(scenario: &str, vars: &[(&str, String)], target: SocketAddr, a
         .expect("run sipp (install it with scripts/install-deps.sh)")
 }
 
+/// SIPp as a UAS (a callee or a trunk) listening on 127.0.0.1:`port`, in
+/// the background, for `-m` calls given in `args`.
+pub fn sipp_uas(scenario: &str, vars: &[(&str, String)], port: u16, args: &[&str], dir: &Path) -> Child {
+    let mut text = scenario.to_string();
+    for (k, v) in vars {
+        text = text.replace(&format!("@{k}@"), v);
+    }
+    let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
+    std::fs::write(&sf, text).expect("write scenario");
+    let mp = free_udp_port().to_string();
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(&sf)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mi", "127.0.0.1", "-mp", &mp, "-nostdin", "-trace_err"])
+        .args(["-timeout", "60s", "-timeout_error"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sipp (install it with scripts/install-deps.sh)")
+}
+
+/// POST with a JSON body and the bearer token: (status, JSON body).
+pub fn http_post(addr: SocketAddr, path: &str, token: Option<&str>, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).expect("connect api");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let body = body.to_string();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).expect("read");
+    let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
 /// What an RTP receiver saw.
 #[derive(Debug, Default, Clone)]
 pub struct RtpCapture {

@@ -87,6 +87,10 @@ pub struct Flow {
     pub language: String,
     /// The node a call enters first.
     pub start: NodeId,
+    /// Outbound calls running this flow need the callee's recorded consent
+    /// for this topic (`consent_required: marketing`); none: no check.
+    #[serde(default)]
+    pub consent_required: Option<String>,
     /// Business hours (parsed and shape-checked only for now).
     #[serde(default)]
     pub hours: Option<Hours>,

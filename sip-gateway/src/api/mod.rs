@@ -34,6 +34,7 @@ mod dnc;
 mod error;
 mod events;
 mod kpis;
+mod outbound;
 mod schema;
 mod time;
 
@@ -64,11 +65,19 @@ pub struct ApiState {
     pub token: String,
     /// The database; without one the routes that read or write it answer 503.
     pub store: Option<Store>,
+    /// Places outbound calls (`POST /v1/calls`); without one that route answers 503.
+    pub dialer: Option<crate::call::outbound::Dialer>,
 }
 
 impl ApiState {
     pub fn new(registry: Registry, token: String, store: Option<Store>) -> Self {
-        ApiState { registry, token, store }
+        ApiState { registry, token, store, dialer: None }
+    }
+
+    /// With outbound calls (`POST /v1/calls`).
+    pub fn with_dialer(mut self, dialer: crate::call::outbound::Dialer) -> Self {
+        self.dialer = Some(dialer);
+        self
     }
 
     /// The store, or the 503 that routes needing it answer without one.
@@ -123,7 +132,7 @@ fn open_routes() -> OpenApiRouter<ApiState> {
 /// Routes behind the bearer token. One line per path.
 fn v1_routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
-        .routes(routes!(calls::list_calls))
+        .routes(routes!(calls::list_calls, outbound::place_call))
         .routes(routes!(calls::live_calls))
         .routes(routes!(calls::get_call))
         .routes(routes!(calls::call_context))

@@ -27,6 +27,13 @@ impl Call {
         vars.insert("called".into(), self.called.clone());
         vars.insert("call_id".into(), self.call_id.clone());
         vars.insert("transfer.agent_uri".into(), self.shared.config.transfer.agent_uri.clone());
+        if let Some(o) = &self.outbound {
+            // An outbound call: the customer is the callee.
+            vars.insert("customer".into(), o.number.clone());
+            for (k, v) in &o.variables {
+                vars.insert(k.clone(), v.clone());
+            }
+        }
         // The wall clock decides business hours (`hours:`) and stamps consent.
         self.runner = Some(FlowRunner::with_clock(flow, vars, StdInstant::now(), self.shared.config.flow_wall_clock()));
     }

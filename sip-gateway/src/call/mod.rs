@@ -10,6 +10,7 @@
 //! at the ACK.
 
 mod flow;
+pub mod outbound;
 mod record;
 mod signalling;
 
@@ -96,6 +97,10 @@ pub(crate) enum Outcome {
     Failed,
     /// Hung up by a gateway shutdown.
     Shutdown,
+    /// Outbound: nobody answered (ring timeout, 408, 480, 487, Timer B).
+    NoAnswer,
+    /// Outbound: the callee was busy (486, 600).
+    Busy,
 }
 
 impl Outcome {
@@ -110,6 +115,8 @@ impl Outcome {
             Outcome::NoAck => "no_ack",
             Outcome::Failed => "failed",
             Outcome::Shutdown => "shutdown",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Busy => "busy",
         }
     }
 }
@@ -163,6 +170,11 @@ pub(crate) struct Call {
     recorder: record::CallRecorder,
     /// The caller's BYE, answered once the call's end is committed.
     bye: Option<(TransactionKey, rsip::Response)>,
+    /// Outbound calls: the ACK for the callee's 2xx, re-sent for each 2xx
+    /// retransmission (RFC 3261 §13.2.2.4).
+    outbound_ack: Option<Request>,
+    /// Set for calls the gateway placed (`POST /v1/calls`).
+    outbound: Option<outbound::Outbound>,
 }
 
 fn user_of(v: &str) -> String {
@@ -189,6 +201,8 @@ impl Call {
         Self {
             recorder,
             bye: None,
+            outbound_ack: None,
+            outbound: None,
             invite: inc.invite,
             invite_key: inc.key,
             sip_flow: inc.flow,
@@ -259,6 +273,13 @@ impl Call {
             return;
         }
         self.answer();
+        self.dialog_loop(&mut rx).await;
+        self.finish().await;
+    }
+
+    /// The call once answered (either direction): signals, media events,
+    /// rendered prompts, webhook results and timers, until it ends.
+    async fn dialog_loop(&mut self, rx: &mut mpsc::Receiver<CallSignal>) {
         while self.phase != Phase::Ended {
             let deadline = self.next_deadline();
             let media_events = async {
@@ -289,7 +310,6 @@ impl Call {
             self.drain_actions().await;
             self.recorder.flush().await;
         }
-        self.finish().await;
     }
 
     fn next_deadline(&self) -> Option<Instant> {

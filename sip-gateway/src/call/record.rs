@@ -70,11 +70,25 @@ impl CallRecorder {
         }
     }
 
-    /// The CDR row, at answer.
+    /// The CDR row, at answer (inbound) or when the INVITE goes out
+    /// (outbound, so that no-answer and busy are recorded too).
+    pub(super) fn started(&mut self, call: NewCall) {
+        if !self.written {
+            self.written = true;
+            self.put(Record::Call(call));
+        }
+    }
+
+    pub(super) fn answered_at(&mut self, at: i64) {
+        if self.written {
+            self.put(Record::Answered { call_id: self.call_id.clone(), at });
+        }
+    }
+
+    /// Inbound: the CDR row and its answer time, at answer.
     pub(super) fn answered(&mut self, call: NewCall, at: i64) {
-        self.written = true;
-        self.put(Record::Call(call));
-        self.put(Record::Answered { call_id: self.call_id.clone(), at });
+        self.started(call);
+        self.answered_at(at);
     }
 
     pub(super) fn first_prompt(&mut self, at: i64) {
@@ -192,10 +206,24 @@ fn stored_outcome(outcome: Outcome) -> (StoredOutcome, HangupSide) {
         Outcome::Shutdown => (StoredOutcome::Interrupted, HangupSide::Gateway),
         Outcome::RtpTimeout | Outcome::NoAck | Outcome::Failed => (StoredOutcome::Failed, HangupSide::Gateway),
         Outcome::Rejected | Outcome::Cancelled => (StoredOutcome::Failed, HangupSide::Caller),
+        Outcome::NoAnswer => (StoredOutcome::NoAnswer, HangupSide::Gateway),
+        Outcome::Busy => (StoredOutcome::Busy, HangupSide::Caller),
     }
 }
 
 pub(super) fn new_call(id: &str, caller: &str, called: &str, flow: &str, flow_version: &str, started_at: i64) -> NewCall {
+    new_call_in(Direction::Inbound, id, caller, called, flow, flow_version, started_at)
+}
+
+pub(super) fn new_call_in(
+    direction: Direction,
+    id: &str,
+    caller: &str,
+    called: &str,
+    flow: &str,
+    flow_version: &str,
+    started_at: i64,
+) -> NewCall {
     NewCall {
         id: id.to_string(),
         sip_call_id: id.to_string(),
@@ -203,7 +231,7 @@ pub(super) fn new_call(id: &str, caller: &str, called: &str, flow: &str, flow_ve
         called: called.to_string(),
         flow: flow.to_string(),
         flow_version: flow_version.to_string(),
-        direction: Direction::Inbound,
+        direction,
         started_at,
         ab_variant: None,
     }

@@ -56,7 +56,7 @@ impl Call {
         }
     }
 
-    fn sdp_body(&mut self) -> String {
+    pub(super) fn sdp_body(&mut self) -> String {
         let ip = self.media_ip();
         match &self.negotiated {
             Some(n) => sdp::answer(n, ip, self.rtp_port, self.sdp_session, self.sdp_version),
@@ -103,7 +103,7 @@ impl Call {
         self.publish();
     }
 
-    fn start_media(&mut self) {
+    pub(super) fn start_media(&mut self) {
         let (Some(n), Some(sock)) = (self.negotiated.clone(), self.rtp_socket.take()) else { return };
         let config = RtpConfig {
             codec: n.codec,
@@ -292,6 +292,14 @@ impl Call {
     fn handle_response(&mut self, resp: rsip::Response) {
         let Some((cseq, method)) = headers::cseq(&resp.headers) else { return };
         let code = resp.status_code.code();
+        if method == Method::Invite && (200..300).contains(&code) {
+            // Outbound: the callee did not get our ACK; send it again.
+            if let Some(ack) = self.outbound_ack.clone() {
+                let flow = self.request_flow();
+                let _ = self.endpoint.try_send(EndpointCommand::Transmit { request: ack, flow });
+            }
+            return;
+        }
         if method == Method::Refer && self.refer.as_ref().is_some_and(|r| r.cseq == cseq) {
             match code {
                 100..=199 => {}
@@ -306,7 +314,7 @@ impl Call {
 
     /// Where in-dialog requests go: the first route, else the remote
     /// target; behind NAT the address the INVITE came from.
-    fn request_flow(&self) -> SipFlow {
+    pub(super) fn request_flow(&self) -> SipFlow {
         let d = self.dialog.as_ref();
         let target = d.and_then(|d| d.route_set.first().cloned().or_else(|| Some(d.remote_target.clone())));
         let addr = target.as_deref().and_then(uri_socket_addr);

@@ -159,6 +159,17 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// The latest consent answer of `caller` for `purpose` (None: never asked).
+    pub async fn consent_granted(&self, caller: &str, purpose: &str) -> Result<Option<bool>> {
+        let granted: Option<i64> =
+            sqlx::query_scalar("SELECT granted FROM consents WHERE caller = $1 AND purpose = $2 ORDER BY at DESC, id DESC LIMIT 1")
+                .bind(caller)
+                .bind(purpose)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(granted.map(|g| g != 0))
+    }
+
     /// The whole list, by number.
     pub async fn dnc_list(&self) -> Result<Vec<DncEntry>> {
         let rows = sqlx::query("SELECT number, added_at, reason FROM do_not_call ORDER BY number").fetch_all(self.pool()).await?;

@@ -1,0 +1,75 @@
+//! `POST /v1/calls`: an outbound call (issue #6) through a `[[trunks]]`
+//! entry with a `uri`, running a loaded flow once the callee answers. The
+//! checks that need no SIP happen here and answer at once: a bad number
+//! (400), a number on the do-not-call list or without the consent the flow
+//! requires (403), an unknown flow or trunk (404), no outbound trunk (503).
+//! After that the answer is 202 with the new call's id; how it ended
+//! (answered and its flow's outcome, `no_answer`, `busy`, `failed`) is in
+//! `GET /v1/calls/{id}`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::ApiJson;
+use super::{ApiError, ApiState};
+use crate::call::outbound::{DialError, OutboundRequest};
+
+/// Body of `POST /v1/calls`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewCall {
+    /// Who to call: an optional `+` and 3 to 20 digits.
+    number: String,
+    /// A loaded flow by its `flow:` name or file path; default `[flows].default`.
+    flow: Option<String>,
+    /// Flow variables (strings), e.g. `{"cart_id": "A-17"}`.
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    /// A `[[trunks]]` name; default: the first trunk with a `uri`.
+    trunk: Option<String>,
+}
+
+/// The call placed.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CallPlaced {
+    /// Its id (the SIP Call-ID), for `GET /v1/calls/{id}`.
+    call_id: String,
+}
+
+/// Places an outbound call.
+#[utoipa::path(
+    post, path = "/v1/calls", tag = "calls", security(("bearer" = [])),
+    request_body = NewCall,
+    responses(
+        (status = 202, description = "the INVITE is on its way", body = CallPlaced),
+        (status = 400, description = "bad body or number", body = super::ErrorBody),
+        (status = 401, description = "missing or wrong bearer token", body = super::ErrorBody),
+        (status = 403, description = "on the do-not-call list, or no consent where the flow requires it", body = super::ErrorBody),
+        (status = 404, description = "unknown flow or trunk", body = super::ErrorBody),
+        (status = 503, description = "outbound calls not configured", body = super::ErrorBody),
+    )
+)]
+pub(crate) async fn place_call(State(s): State<ApiState>, ApiJson(body): ApiJson<NewCall>) -> Result<Response, ApiError> {
+    let dialer = s.dialer.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "outbound calls are not configured"))?;
+    let req = OutboundRequest { number: body.number, flow: body.flow, variables: body.variables, trunk: body.trunk };
+    match dialer.dial(req).await {
+        Ok(call_id) => Ok((StatusCode::ACCEPTED, Json(CallPlaced { call_id })).into_response()),
+        Err(e) => Err(match &e {
+            DialError::BadNumber => ApiError::bad_request(e.to_string()),
+            DialError::DoNotCall(_) | DialError::NoConsent { .. } => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+            DialError::UnknownFlow(_) | DialError::UnknownTrunk(_) => ApiError::not_found(e.to_string()),
+            DialError::NoTrunk | DialError::NoListener => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            DialError::TrunkAddress { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
+            DialError::Store(_) => {
+                tracing::error!(error = %e, "outbound call checks failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage error")
+            }
+        }),
+    }
+}
