@@ -57,6 +57,29 @@ pub enum TtsError {
     /// An engine-specific failure reported by a third-party [`crate::Synthesizer`].
     #[error("TTS engine {engine} failed: {source}")]
     Engine { engine: String, source: Box<dyn std::error::Error + Send + Sync> },
+    /// An HTTP TTS engine's setting (or a voice given at run time) cannot be used.
+    #[error("{engine} TTS config: invalid {field}: {reason}")]
+    Config { engine: String, field: &'static str, reason: String },
+    /// The TTS server could not be reached or the request not sent (DNS,
+    /// refused, TLS).
+    #[error("cannot reach TTS engine {engine}: {source}")]
+    Connect { engine: String, source: Box<dyn std::error::Error + Send + Sync> },
+    /// The TTS server answered with a non-success status (401 bad key, 429
+    /// quota, 5xx …); `detail` is the vendor's message, cut to 200 characters.
+    #[error("TTS engine {engine} answered HTTP {status}: {detail}")]
+    Http { engine: String, status: u16, detail: String },
+    /// No answer (or no audio for a while) within the configured time.
+    #[error("TTS engine {engine} timed out after {after:?}")]
+    Timeout { engine: String, after: std::time::Duration },
+    /// The connection broke while the audio was arriving.
+    #[error("TTS engine {engine}: connection lost while receiving audio: {source}")]
+    Body { engine: String, source: Box<dyn std::error::Error + Send + Sync> },
+    /// The engine answered 2xx but with no usable audio.
+    #[error("TTS engine {engine} sent unusable audio: {reason}")]
+    BadAudio { engine: String, reason: String },
+    /// Both the primary engine and the built-in fallback failed.
+    #[error("TTS failed: primary: {primary}; fallback: {fallback}")]
+    Fallback { primary: Box<TtsError>, fallback: Box<TtsError> },
 }
 
 /// Loading a prompt from the WAV prompt library failed.
