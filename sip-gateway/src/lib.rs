@@ -8,6 +8,7 @@ pub mod config;
 pub mod dashboard;
 pub mod dialog;
 pub mod endpoint;
+pub mod flows;
 pub mod metrics;
 pub mod refer;
 pub mod registry;

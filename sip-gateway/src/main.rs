@@ -79,23 +79,11 @@ fn init_logging() {
 
 /// Parses and validates a flow; `Err` lists every error diagnostic
 /// (`file:line:col: message`), `Ok` carries the warnings.
-fn load_flow_checked(path: &std::path::Path, opts: &dialogs::ValidateOptions) -> Result<(dialogs::Flow, Vec<dialogs::Diagnostic>), String> {
-    let source = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let join = |d: &[dialogs::Diagnostic]| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
-    let flow = dialogs::parse_flow(&source, &path.display().to_string()).map_err(|d| join(&d))?;
-    let (errors, warnings): (Vec<_>, Vec<_>) = dialogs::validate_with(&flow, opts).into_iter().partition(|d| d.is_error());
-    if errors.is_empty() {
-        Ok((flow, warnings))
-    } else {
-        Err(join(&errors))
-    }
-}
-
 fn validate(paths: &[PathBuf], prompts: Option<PathBuf>) -> anyhow::Result<()> {
     let opts = dialogs::ValidateOptions { prompt_dir: prompts };
     let mut failed = false;
     for p in paths {
-        match load_flow_checked(p, &opts) {
+        match sip_gateway::flows::load_flow_file(p, &opts) {
             Ok((_, warnings)) => {
                 for w in &warnings {
                     println!("{w}");
@@ -140,18 +128,13 @@ fn simulate(path: &std::path::Path, caller: String, at: Option<&str>, lang: Opti
 }
 
 fn load_flows(cfg: &Config) -> anyhow::Result<FlowStore> {
-    let mut store = FlowStore::default();
-    let paths = std::iter::once(&cfg.flows.default).chain(cfg.flows.routes.values());
-    for p in paths {
-        if store.flows.contains_key(p) {
-            continue;
-        }
-        let opts = dialogs::ValidateOptions { prompt_dir: Some(cfg.prompts.dir.clone()) };
-        let (flow, warnings) = load_flow_checked(p, &opts).map_err(|e| anyhow::anyhow!("flow not loaded:\n{e}"))?;
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
-        store.flows.insert(p.clone(), Arc::new(flow));
+    let paths: Vec<&PathBuf> = std::iter::once(&cfg.flows.default).chain(cfg.flows.routes.values()).collect();
+    let opts = dialogs::ValidateOptions { prompt_dir: Some(cfg.prompts.dir.clone()) };
+    // A flow PUT under a new name goes next to the default one.
+    let new_dir = cfg.flows.default.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let (store, warnings) = FlowStore::load(paths, opts, new_dir).map_err(|e| anyhow::anyhow!("flow not loaded:\n{e}"))?;
+    for w in warnings {
+        tracing::warn!("{w}");
     }
     Ok(store)
 }
@@ -161,7 +144,7 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    let flows = load_flows(&cfg)?;
+    let flows = Arc::new(load_flows(&cfg)?);
     let prompter = Prompter::from_config(&cfg)?;
     let registry = Registry::spawn();
     let webhooks = sip_gateway::webhook::WebhookClient::new().context("building the webhook HTTP client")?;
@@ -194,7 +177,9 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let udp_listener = transports.udp.first().map(|(addr, _)| (0, *addr));
     let dialer = sip_gateway::call::outbound::Dialer::new(shared.clone(), cmd_tx.clone(), store.clone(), udp_listener);
-    let state = sip_gateway::api::ApiState::new(registry, cfg.api.token.clone(), Some(store.clone())).with_dialer(dialer);
+    let state = sip_gateway::api::ApiState::new(registry, cfg.api.token.clone(), Some(store.clone()))
+        .with_dialer(dialer)
+        .with_flows(shared.flows.clone());
     let app = sip_gateway::api::router(state);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(api_listener, app).await {

@@ -33,6 +33,7 @@ mod calls;
 mod dnc;
 mod error;
 mod events;
+mod flows;
 mod kpis;
 mod outbound;
 mod schema;
@@ -67,11 +68,19 @@ pub struct ApiState {
     pub store: Option<Store>,
     /// Places outbound calls (`POST /v1/calls`); without one that route answers 503.
     pub dialer: Option<crate::call::outbound::Dialer>,
+    /// The running flows (`/v1/flows`); without them those routes answer 503.
+    pub flows: Option<std::sync::Arc<crate::flows::FlowStore>>,
 }
 
 impl ApiState {
     pub fn new(registry: Registry, token: String, store: Option<Store>) -> Self {
-        ApiState { registry, token, store, dialer: None }
+        ApiState { registry, token, store, dialer: None, flows: None }
+    }
+
+    /// With the flow table (`/v1/flows`).
+    pub fn with_flows(mut self, flows: std::sync::Arc<crate::flows::FlowStore>) -> Self {
+        self.flows = Some(flows);
+        self
     }
 
     /// With outbound calls (`POST /v1/calls`).
@@ -138,6 +147,8 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(calls::call_context))
         .routes(routes!(events::post_event))
         .routes(routes!(kpis::get_kpis))
+        .routes(routes!(flows::list_flows))
+        .routes(routes!(flows::get_flow, flows::put_flow))
         .routes(routes!(dnc::list_dnc))
         .routes(routes!(dnc::put_dnc, dnc::delete_dnc))
 }

@@ -18,7 +18,7 @@ use crate::store::{StepKind, SurveyKind, TransferMode};
 
 impl Call {
     pub(super) fn start_flow(&mut self) {
-        let Some(flow) = self.shared.flows.flows.get(std::path::Path::new(&self.flow_name)).cloned() else {
+        let Some(flow) = self.shared.flows.get(std::path::Path::new(&self.flow_name)) else {
             self.hang_up(Outcome::Failed, "flow missing");
             return;
         };

@@ -14,12 +14,10 @@ pub mod outbound;
 mod record;
 mod signalling;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dialogs::{Flow, FlowRunner};
+use dialogs::FlowRunner;
 use media::leg::{MediaCommand, MediaLeg};
 use rsip::{Request, StatusCode};
 use tokio::sync::mpsc;
@@ -35,16 +33,12 @@ use crate::speech::Prompter;
 use crate::transaction::TransactionKey;
 use crate::transport::Flow as SipFlow;
 
-/// Loaded, validated flows by path.
-#[derive(Debug, Default)]
-pub struct FlowStore {
-    pub flows: BTreeMap<PathBuf, Arc<Flow>>,
-}
+pub use crate::flows::FlowStore;
 
 /// What every call shares (read-only after start-up).
 pub struct Shared {
     pub config: Config,
-    pub flows: FlowStore,
+    pub flows: Arc<FlowStore>,
     pub prompter: Prompter,
     pub registry: Registry,
     pub webhooks: crate::webhook::WebhookClient,

@@ -127,15 +127,13 @@ impl Dialer {
     }
 
     fn flow(&self, name: Option<&str>) -> Result<(String, Arc<dialogs::Flow>), DialError> {
-        let flows = &self.shared.flows.flows;
+        let flows = &self.shared.flows;
         let found = match name {
             None => {
                 let p = &self.shared.config.flows.default;
-                flows.get(p).map(|f| (p.display().to_string(), f.clone()))
+                flows.get(p).map(|f| (p.display().to_string(), f))
             }
-            Some(n) => {
-                flows.iter().find(|(p, f)| f.name == n || p.to_string_lossy() == n).map(|(p, f)| (p.display().to_string(), f.clone()))
-            }
+            Some(n) => flows.find(n).map(|(p, f)| (p.display().to_string(), f)),
         };
         found.ok_or_else(|| DialError::UnknownFlow(name.unwrap_or("[flows].default").to_string()))
     }
@@ -223,7 +221,7 @@ impl Call {
         let body = self.sdp_body();
         self.invite.headers.push(Header::ContentType(rsip::headers::ContentType::new("application/sdp")));
         self.invite.body = body.into_bytes();
-        let version = self.shared.flows.flows.get(std::path::Path::new(&self.flow_name)).map(|f| f.version.clone()).unwrap_or_default();
+        let version = self.shared.flows.get(std::path::Path::new(&self.flow_name)).map(|f| f.version.clone()).unwrap_or_default();
         let row = new_call_in(Direction::Outbound, &self.call_id, &self.caller, &self.called, &self.flow_name, &version, unix_ms());
         self.recorder.started(row);
         self.recorder.flush().await;

@@ -38,7 +38,7 @@ impl Call {
             let n = sdp::negotiate(&offer).map_err(|e| status_with_reason(488, &format!("Not Acceptable Here ({e})")))?;
             self.negotiated = Some(n);
         }
-        if !self.shared.flows.flows.contains_key(std::path::Path::new(&self.flow_name)) {
+        if !self.shared.flows.contains(std::path::Path::new(&self.flow_name)) {
             tracing::error!(flow = %self.flow_name, "no loaded flow for this number");
             return Err(status_with_reason(480, "Temporarily Unavailable (no flow)"));
         }
@@ -93,7 +93,7 @@ impl Call {
         self.with_sdp(&mut ok, body);
         self.respond(self.invite_key.clone(), ok);
         self.phase = Phase::Answered;
-        let version = self.shared.flows.flows.get(std::path::Path::new(&self.flow_name)).map(|f| f.version.clone()).unwrap_or_default();
+        let version = self.shared.flows.get(std::path::Path::new(&self.flow_name)).map(|f| f.version.clone()).unwrap_or_default();
         let call =
             super::record::new_call(&self.call_id, &self.caller, &self.called, &self.flow_name, &version, self.started_unix_ms as i64);
         self.recorder.answered(call, super::record::unix_ms());

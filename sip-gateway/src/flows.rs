@@ -1,0 +1,189 @@
+//! The loaded flows (DESIGN.md §4), by file path, replaceable while the
+//! gateway runs (`PUT /v1/flows/{name}`, issue #6).
+//!
+//! A new version is parsed and validated exactly as at start-up (the same
+//! `file:line:col` diagnostics, the same `play:` prompt check) before it is
+//! taken; a rejected one changes nothing. Taking it swaps the table under a
+//! short write lock and writes the file (temp file + rename, so a crash
+//! never leaves half a flow). A call holds the `Arc<Flow>` it started with,
+//! so running calls keep their version; only calls that start their flow
+//! afterwards see the new one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use dialogs::{Diagnostic, Flow, ValidateOptions};
+
+/// A flow that failed to load or validate: one `file:line:col: message`
+/// per diagnostic.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowLoadError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the flow's `flow:` key is {found:?}, the URL names {expected:?}")]
+    NameMismatch { expected: String, found: String },
+    #[error("flow names are letters, digits, `_` and `-` (1 to 64)")]
+    BadName,
+    #[error("{path}: flow valid but not saved: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+type Table = BTreeMap<PathBuf, Arc<Flow>>;
+
+/// Loaded, validated flows by path.
+#[derive(Debug)]
+pub struct FlowStore {
+    table: RwLock<Arc<Table>>,
+    options: ValidateOptions,
+    /// Where a flow PUT under a new name is written.
+    new_flow_dir: PathBuf,
+}
+
+/// What `replace` did.
+#[derive(Debug)]
+pub struct Replaced {
+    pub path: PathBuf,
+    pub flow: Arc<Flow>,
+    pub created: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Parses and validates one flow source; warnings on success.
+pub fn check_flow(source: &str, file: &str, options: &ValidateOptions) -> Result<(Flow, Vec<Diagnostic>), FlowLoadError> {
+    let join = |d: &[Diagnostic]| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    let flow = dialogs::parse_flow(source, file).map_err(|d| FlowLoadError::Invalid(join(&d)))?;
+    let (errors, warnings): (Vec<_>, Vec<_>) = dialogs::validate_with(&flow, options).into_iter().partition(|d| d.is_error());
+    if errors.is_empty() {
+        Ok((flow, warnings))
+    } else {
+        Err(FlowLoadError::Invalid(join(&errors)))
+    }
+}
+
+/// Reads and checks a flow file.
+pub fn load_flow_file(path: &Path, options: &ValidateOptions) -> Result<(Flow, Vec<Diagnostic>), FlowLoadError> {
+    let source = std::fs::read_to_string(path).map_err(|e| FlowLoadError::Read { path: path.display().to_string(), source: e })?;
+    check_flow(&source, &path.display().to_string(), options)
+}
+
+impl FlowStore {
+    /// Loads every path (duplicates once); the first failure stops it.
+    pub fn load<'a>(
+        paths: impl IntoIterator<Item = &'a PathBuf>,
+        options: ValidateOptions,
+        new_flow_dir: PathBuf,
+    ) -> Result<(Self, Vec<Diagnostic>), FlowLoadError> {
+        let mut table = Table::new();
+        let mut all_warnings = Vec::new();
+        for p in paths {
+            if table.contains_key(p) {
+                continue;
+            }
+            let (flow, warnings) = load_flow_file(p, &options)?;
+            all_warnings.extend(warnings);
+            table.insert(p.clone(), Arc::new(flow));
+        }
+        Ok((FlowStore { table: RwLock::new(Arc::new(table)), options, new_flow_dir }, all_warnings))
+    }
+
+    /// A store of already-parsed flows (tests, benches).
+    pub fn from_flows(flows: impl IntoIterator<Item = (PathBuf, Arc<Flow>)>) -> Self {
+        FlowStore {
+            table: RwLock::new(Arc::new(flows.into_iter().collect())),
+            options: ValidateOptions::default(),
+            new_flow_dir: ".".into(),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Table> {
+        // A poisoned lock still holds a consistent table: it is only ever swapped whole.
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn get(&self, path: &Path) -> Option<Arc<Flow>> {
+        self.snapshot().get(path).cloned()
+    }
+
+    pub fn contains(&self, path: &Path) -> bool {
+        self.snapshot().contains_key(path)
+    }
+
+    /// By the `flow:` name or the file path.
+    pub fn find(&self, name_or_path: &str) -> Option<(PathBuf, Arc<Flow>)> {
+        self.snapshot()
+            .iter()
+            .find(|(p, f)| f.name == name_or_path || p.to_string_lossy() == name_or_path)
+            .map(|(p, f)| (p.clone(), f.clone()))
+    }
+
+    pub fn list(&self) -> Vec<(PathBuf, Arc<Flow>)> {
+        self.snapshot().iter().map(|(p, f)| (p.clone(), f.clone())).collect()
+    }
+
+    /// Validates `source` as flow `name` and, when it holds, takes it and
+    /// writes it to its file (the loaded one, or `<dir>/<name>.yaml`).
+    pub fn replace(&self, name: &str, source: &str) -> Result<Replaced, FlowLoadError> {
+        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(FlowLoadError::BadName);
+        }
+        let existing = self.find(name).map(|(p, _)| p);
+        let path = existing.clone().unwrap_or_else(|| self.new_flow_dir.join(format!("{name}.yaml")));
+        let (flow, warnings) = check_flow(source, &path.display().to_string(), &self.options)?;
+        if flow.name != name {
+            return Err(FlowLoadError::NameMismatch { expected: name.to_string(), found: flow.name });
+        }
+        let tmp = path.with_extension("yaml.tmp");
+        let write = std::fs::write(&tmp, source).and_then(|()| std::fs::rename(&tmp, &path));
+        write.map_err(|e| FlowLoadError::Write { path: path.display().to_string(), source: e })?;
+        let flow = Arc::new(flow);
+        let mut guard = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let mut table = Table::clone(&guard);
+        table.insert(path.clone(), flow.clone());
+        *guard = Arc::new(table);
+        drop(guard);
+        Ok(Replaced { path, flow, created: existing.is_none(), warnings: warnings.iter().map(ToString::to_string).collect() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MENU: &str = "flow: menu\nversion: 1\nstart: hi\nnodes:\n  hi:\n    say: \"Hi.\"\n    hangup: true\n";
+
+    fn store(dir: &Path) -> FlowStore {
+        let path = dir.join("menu.yaml");
+        std::fs::write(&path, MENU).unwrap();
+        FlowStore::load([&path], ValidateOptions::default(), dir.to_path_buf()).unwrap().0
+    }
+
+    #[test]
+    fn a_valid_version_replaces_and_running_holders_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = store(dir.path());
+        let running = flows.find("menu").unwrap().1;
+        let r = flows.replace("menu", &MENU.replace("version: 1", "version: 2")).unwrap();
+        assert!(!r.created);
+        assert_eq!(running.version, "1", "a call's Arc keeps its version");
+        assert_eq!(flows.find("menu").unwrap().1.version, "2");
+        assert!(std::fs::read_to_string(dir.path().join("menu.yaml")).unwrap().contains("version: 2"));
+        let new = flows.replace("other", &MENU.replace("flow: menu", "flow: other")).unwrap();
+        assert!(new.created && new.path.ends_with("other.yaml"));
+    }
+
+    #[test]
+    fn invalid_or_misnamed_versions_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = store(dir.path());
+        let err = flows.replace("menu", &MENU.replace("start: hi", "start: nowhere")).unwrap_err();
+        assert!(matches!(err, FlowLoadError::Invalid(ref m) if m.contains("menu.yaml:")), "{err}");
+        assert!(matches!(flows.replace("menu", "flow: [").unwrap_err(), FlowLoadError::Invalid(_)));
+        assert!(matches!(flows.replace("other", MENU).unwrap_err(), FlowLoadError::NameMismatch { .. }));
+        assert!(matches!(flows.replace("../etc", MENU).unwrap_err(), FlowLoadError::BadName));
+        assert_eq!(flows.find("menu").unwrap().1.version, "1");
+        assert_eq!(std::fs::read_to_string(dir.path().join("menu.yaml")).unwrap(), MENU);
+    }
+}
