@@ -31,6 +31,8 @@ pub struct Config {
     pub speech: SpeechConfig,
     pub prompts: PromptsConfig,
     pub trunks: Vec<TrunkConfig>,
+    /// `[events]`: where the outbox delivers business events (signed webhooks).
+    pub events: crate::outbox::EventsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,8 +94,22 @@ pub struct TransferConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpeechConfig {
+    /// `builtin` (offline PocketSphinx), `vosk`, `openai`, `deepgram`, or `none`.
     pub asr: String,
+    /// `builtin` (espeak-ng), `openai`, `elevenlabs`.
     pub tts: String,
+    /// Silence that ends the caller's utterance (VAD endpointing), ms.
+    pub end_of_speech_ms: u64,
+    /// `[speech.vosk]`: the Vosk server WebSocket adapter.
+    pub vosk: Option<media::asr::vosk::VoskConfig>,
+    /// `[speech.openai]`: OpenAI-compatible `/v1/audio/transcriptions`.
+    pub openai: Option<media::asr::openai::OpenAiConfig>,
+    /// `[speech.deepgram]`: Deepgram live streaming.
+    pub deepgram: Option<media::asr::deepgram::DeepgramConfig>,
+    /// `[speech.openai_tts]`: OpenAI-compatible `/v1/audio/speech`.
+    pub openai_tts: Option<prompts::OpenAiConfig>,
+    /// `[speech.elevenlabs]`: ElevenLabs text-to-speech.
+    pub elevenlabs: Option<prompts::ElevenLabsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,7 +173,16 @@ impl Default for TransferConfig {
 }
 impl Default for SpeechConfig {
     fn default() -> Self {
-        Self { asr: "builtin".into(), tts: "builtin".into() }
+        Self {
+            asr: "builtin".into(),
+            tts: "builtin".into(),
+            end_of_speech_ms: 600,
+            vosk: None,
+            openai: None,
+            deepgram: None,
+            openai_tts: None,
+            elevenlabs: None,
+        }
     }
 }
 impl Default for PromptsConfig {

@@ -10,6 +10,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod flows;
 pub mod metrics;
+pub mod outbox;
 pub mod refer;
 pub mod registry;
 pub mod sdp;

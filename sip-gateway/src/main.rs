@@ -161,6 +161,8 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::warn!(calls = interrupted, "calls left open by the previous run marked interrupted");
     }
     let (records, _records_task) = sip_gateway::store::StoreWriter::spawn(store.clone(), 65_536);
+    // Business events leave through the outbox: signed, retried, at least once.
+    let events = sip_gateway::outbox::OutboxDispatcher::spawn(store.clone(), &cfg.events).context("starting the outbox dispatcher")?;
     let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media, records });
 
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
@@ -212,6 +214,8 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    let stats = events.shutdown().await;
+    tracing::info!(?stats, "outbox dispatcher stopped");
     Ok(())
 }
 

@@ -52,6 +52,14 @@ pub struct Metrics {
     pub transfers: Family<ResultLabel, Counter>,
     pub first_response_seconds: Histogram,
     pub store_failures: Counter,
+    pub tts_fallbacks: Counter,
+    pub tts_seconds: Histogram,
+    pub asr_fallbacks: Counter,
+    /// Caller's end of speech (VAD) to the recogniser's final result.
+    pub asr_seconds: Histogram,
+    pub speech_starts: Counter,
+    pub webhook_deliveries: Counter,
+    pub webhook_failures: Counter,
 }
 
 impl Metrics {
@@ -71,6 +79,13 @@ impl Metrics {
             transfers: Family::default(),
             first_response_seconds: Histogram::new([0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]),
             store_failures: Counter::default(),
+            tts_fallbacks: Counter::default(),
+            tts_seconds: Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            asr_fallbacks: Counter::default(),
+            asr_seconds: Histogram::new([0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]),
+            speech_starts: Counter::default(),
+            webhook_deliveries: Counter::default(),
+            webhook_failures: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("active_calls", "Calls in progress", m.active_calls.clone());
@@ -89,7 +104,22 @@ impl Metrics {
             "INVITE received to first RTP packet of the first prompt (DESIGN.md §6)",
             m.first_response_seconds.clone(),
         );
+        registry.register(
+            "tts_fallbacks",
+            "Prompts spoken by the built-in voice or cache because the TTS engine failed",
+            m.tts_fallbacks.clone(),
+        );
+        registry.register("tts_seconds", "Time to render a prompt (cache hits included)", m.tts_seconds.clone());
+        registry.register("asr_fallbacks", "Gathers that fell back to DTMF because the recogniser failed", m.asr_fallbacks.clone());
+        registry.register("asr_seconds", "Caller's end of speech to the recogniser's final result", m.asr_seconds.clone());
+        registry.register("speech_starts", "Caller utterances detected (VAD)", m.speech_starts.clone());
         registry.register("store_failures", "Call records the store writer refused or did not commit in time", m.store_failures.clone());
+        registry.register("webhook_deliveries", "Outbox deliveries (business events) answered 2xx", m.webhook_deliveries.clone());
+        registry.register(
+            "webhook_failures",
+            "Outbox delivery attempts that failed (non-2xx, timeout, connection error)",
+            m.webhook_failures.clone(),
+        );
         Metrics { registry, ..m }
     }
 
