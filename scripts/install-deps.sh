@@ -20,3 +20,6 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# The built-in offline recogniser: PocketSphinx 5.1.1 (static C library and
+# en-US model) into target/pocketsphinx; media/pocketsphinx-sys links it.
+bash "$(dirname "$0")/install-pocketsphinx.sh"

@@ -43,8 +43,10 @@
 //! `prompt`. [`Grammar::hint_phrases`] adds yes/no and digit words of the
 //! language when asked.
 
+pub mod builtin;
 mod config;
 pub mod deepgram;
+pub mod discard;
 mod error;
 pub mod openai;
 mod stream;
