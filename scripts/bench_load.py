@@ -63,6 +63,8 @@ class Gateway:
             f'realtime = {"true" if realtime else "false"}\n'
             '[api]\nlisten = "127.0.0.1:0"\ntoken = "bench"\n'
             f'[store]\nurl = "sqlite://{work}/centralita.db"\n'
+            # The speech path (tap, resampling, VAD) without a recogniser to size.
+            '[speech]\nasr = "discard"\n'
             f'[flows]\ndefault = "{ROOT}/tests/scenarios/load_flow.yaml"\npinned_time = "2026-11-24T15:00:00Z"\n'
             f'[prompts]\ndir = "{ROOT}/prompts/assets"\ncache_dir = "{ROOT}/target/bench-prompt-cache"\n'
         )
@@ -75,7 +77,7 @@ class Gateway:
         self.pid = self.p.pid
 
     def active_calls(self):
-        req = urllib.request.Request(f"http://{self.api}/v1/calls", headers={"Authorization": "Bearer bench"})
+        req = urllib.request.Request(f"http://{self.api}/v1/calls/live", headers={"Authorization": "Bearer bench"})
         with urllib.request.urlopen(req, timeout=5) as r:
             return len(json.load(r)["calls"])
 

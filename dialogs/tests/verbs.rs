@@ -117,6 +117,25 @@ fn barge_in_none_ignores_input_during_the_prompt() {
 }
 
 #[test]
+fn speech_onset_barges_in_and_holds_the_no_input_timer() {
+    let t0 = Instant::now();
+    let yaml = "flow: t\nstart: m\nnodes:\n  m:\n    say: Listen\n    gather: { speech: true, timeout: 2s, retries: 0 }\n    intents:\n      one: { phrases: [one] }\n    on: { one: b, no_input: b, exhausted: b }\n  b:\n    hangup: true\n";
+    let mut r = run(yaml, &[], t0);
+    drain(&mut r);
+    r.handle_event(FlowEvent::SpeechStarted, t0);
+    assert_eq!(drain(&mut r), vec![Action::StopPrompt], "voice onset stops the prompt at once");
+    // The caller is talking: the 2 s no-input timeout does not fire.
+    assert_eq!(r.poll_timeout(), None);
+    r.handle_event(speech("one"), t0 + ms(3000));
+    assert_eq!(drain(&mut r)[1], entered("b"));
+    // With barge_in: dtmf, the onset changes nothing while the prompt plays.
+    let mut r = run(&yaml.replace("speech: true,", "speech: true, barge_in: dtmf,"), &[], t0);
+    drain(&mut r);
+    r.handle_event(FlowEvent::SpeechStarted, t0);
+    assert_eq!(drain(&mut r), vec![]);
+}
+
+#[test]
 fn min_and_max_digits() {
     let t0 = Instant::now();
     let yaml = "flow: t\nstart: m\nnodes:\n  m:\n    gather: { min_digits: 3, max_digits: 4, inter_digit_timeout: 1s, retries: 0 }\n    on: { done: ok, exhausted: bad }\n  ok:\n    say: \"got {{digits}}\"\n    hangup: true\n  bad:\n    say: \"short {{digits}}\"\n    hangup: true\n";

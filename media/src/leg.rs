@@ -45,7 +45,7 @@ pub fn bind_rtp_socket(address: IpAddr, ports: RangeInclusive<u16>) -> Result<(U
 }
 
 /// What the call task asks of its media leg.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum MediaCommand {
     /// Play 8 kHz audio as prompt `id`, replacing any current prompt.
     Play {
@@ -56,6 +56,15 @@ pub enum MediaCommand {
     Stop,
     SetRemote(SocketAddr),
     SetDirection(Direction),
+    /// Listen for one utterance: caller audio through the speech tap
+    /// ([`crate::speech_tap`]) to `sink`; `SpeechStarted`/`SpeechEnded`
+    /// events follow. Replaces any tap already listening.
+    Listen {
+        sink: crate::asr::AudioSink,
+        vad: crate::vad::VadConfig,
+    },
+    /// Stop listening (the gather ended some other way).
+    StopListening,
     /// End the task; it returns the final stats.
     Close,
 }

@@ -25,8 +25,9 @@ pub mod resample;
 pub mod rfc4733;
 mod rtp_packet;
 pub mod rtp_session;
-pub mod vad;
 mod shard;
+pub mod speech_tap;
+pub mod vad;
 
 pub use asr::{AsrError, AsrEvent, Grammar, GrammarPhrase, Recognizer, RecognizerStream};
 pub use codec::Codec;

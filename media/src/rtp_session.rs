@@ -47,6 +47,8 @@ use crate::{MediaError, Pcm};
 /// The largest packet `poll_transmit` writes.
 pub const MAX_PACKET_LEN: usize = HEADER_LEN + FRAME_SAMPLES;
 const FRAME_NANOS: u64 = 20_000_000;
+/// Caller audio kept for the speech tap between two `take_audio` calls (1 s).
+pub const TAP_CAPACITY: usize = 8000;
 /// Same key from both DTMF sources within this window is one press.
 const DTMF_DEDUP_WINDOW: Duration = Duration::from_millis(200);
 
@@ -131,6 +133,10 @@ pub enum MediaEvent {
     FirstPacketSent,
     /// No valid RTP for `inactivity_timeout` (reported once per silence).
     Inactive,
+    /// The speech tap's VAD heard the caller start speaking (barge-in).
+    SpeechStarted,
+    /// ... and stop: the utterance went to the recogniser, end included.
+    SpeechEnded,
 }
 
 /// Counters of one leg. Byte counts are payload octets (RFC 3550 §6.4.1).
@@ -187,6 +193,9 @@ pub struct RtpSession {
     rfc4733_seen: bool,
     last_dtmf: Option<(char, DtmfSource, Instant)>,
     decoded: [i16; FRAME_SAMPLES],
+    /// Keep decoded caller audio for [`RtpSession::take_audio`] (speech).
+    audio_tap: bool,
+    tapped: Vec<i16>,
 }
 
 impl RtpSession {
@@ -225,6 +234,8 @@ impl RtpSession {
             rfc4733_seen: false,
             last_dtmf: None,
             decoded: [0; FRAME_SAMPLES],
+            audio_tap: false,
+            tapped: Vec::new(),
             config,
         }
     }
@@ -276,15 +287,22 @@ impl RtpSession {
         self.stats.packets_received += 1;
         self.stats.bytes_received += payload.len() as u64;
         self.track_sequence(header.ssrc, header.sequence_number);
-        if is_audio && !self.rfc4733_seen {
+        let inband = is_audio && !self.rfc4733_seen;
+        if is_audio && (inband || self.audio_tap) {
             for chunk in payload.chunks(FRAME_SAMPLES) {
                 let n = self.config.codec.decode(chunk, &mut self.decoded);
-                self.inband.push(&self.decoded[..n]);
+                if inband {
+                    self.inband.push(&self.decoded[..n]);
+                }
+                if self.audio_tap && self.tapped.len() + n <= TAP_CAPACITY {
+                    self.tapped.extend_from_slice(&self.decoded[..n]);
+                }
             }
             while let Some(digit) = self.inband.poll_digit() {
                 self.report_dtmf(digit, DtmfSource::InBand, now);
             }
-        } else if is_event {
+        }
+        if is_event {
             self.rfc4733_seen = true;
         }
         if !is_event {
@@ -371,6 +389,27 @@ impl RtpSession {
         if self.rearm_inactivity {
             self.rearm_inactivity = false;
             self.last_rx = now;
+        }
+    }
+
+    /// Keeps the caller's decoded 8 kHz audio for [`Self::take_audio`]
+    /// (speech recognition) while on; off drops what was kept.
+    pub fn set_audio_tap(&mut self, on: bool) {
+        self.audio_tap = on;
+        if on {
+            self.tapped.reserve(TAP_CAPACITY);
+        } else {
+            self.tapped.clear();
+        }
+    }
+
+    /// Hands the caller audio decoded since the last call to `f` (8 kHz,
+    /// in arrival order; at most [`TAP_CAPACITY`] samples are kept between
+    /// calls, the rest dropped) and clears it.
+    pub fn take_audio(&mut self, f: impl FnOnce(&[i16])) {
+        if !self.tapped.is_empty() {
+            f(&self.tapped);
+            self.tapped.clear();
         }
     }
 

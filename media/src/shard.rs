@@ -38,6 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::leg::MediaCommand;
 use crate::rtp_session::{MediaEvent, RtpSession, RtpStats, MAX_PACKET_LEN};
+use crate::speech_tap::{SpeechTap, TapEvent};
 
 /// The pacing grid. Packets leave at most this long after their deadline.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
@@ -71,6 +72,8 @@ struct Slot {
     /// The deadline this slot has in the heap (older heap entries are stale).
     armed: Option<Instant>,
     touched: bool,
+    /// Listening for speech (MediaCommand::Listen).
+    tap: Option<SpeechTap>,
 }
 
 /// One shard's state; lives on its own thread.
@@ -203,8 +206,17 @@ impl Shard {
             let _ = finished.send(session.stats());
             return;
         }
-        self.slots[idx] =
-            Some(Slot { id, socket, session, events, backlog: VecDeque::new(), finished: Some(finished), armed: None, touched: false });
+        self.slots[idx] = Some(Slot {
+            id,
+            socket,
+            session,
+            events,
+            backlog: VecDeque::new(),
+            finished: Some(finished),
+            armed: None,
+            touched: false,
+            tap: None,
+        });
         self.by_id.insert(id, idx);
         self.touch(idx);
     }
@@ -226,6 +238,17 @@ impl Shard {
             MediaCommand::Stop => slot.session.stop_playback(now),
             MediaCommand::SetRemote(addr) => slot.session.set_remote(addr),
             MediaCommand::SetDirection(dir) => slot.session.set_direction(dir),
+            MediaCommand::Listen { sink, vad } => match SpeechTap::new(sink, vad) {
+                Ok(tap) => {
+                    slot.tap = Some(tap);
+                    slot.session.set_audio_tap(true);
+                }
+                Err(e) => tracing::warn!(error = %e, "speech tap not started"),
+            },
+            MediaCommand::StopListening => {
+                slot.tap = None;
+                slot.session.set_audio_tap(false);
+            }
         }
         self.touch(idx);
     }
@@ -247,6 +270,22 @@ impl Shard {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     // E.g. ICMP port unreachable surfaced as ECONNREFUSED: keep going.
                     Err(e) => tracing::debug!(error = %e, "RTP receive error"),
+                }
+            }
+            if let Some(tap) = slot.tap.as_mut() {
+                let mut heard = [None, None];
+                slot.session.take_audio(|audio| {
+                    tap.push(audio, |e| {
+                        let i = usize::from(e == TapEvent::SpeechEnded);
+                        heard[i] = Some(e);
+                    })
+                });
+                for e in heard.into_iter().flatten() {
+                    deliver(slot, if e == TapEvent::SpeechStarted { MediaEvent::SpeechStarted } else { MediaEvent::SpeechEnded });
+                }
+                if slot.tap.as_ref().is_some_and(SpeechTap::is_done) {
+                    slot.tap = None;
+                    slot.session.set_audio_tap(false);
                 }
             }
             self.touch(idx);

@@ -146,6 +146,10 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     };
     let flows = Arc::new(load_flows(&cfg)?);
     let prompter = Prompter::from_config(&cfg)?;
+    let recognizer = sip_gateway::speech::recognizer_from_config(&cfg).context("starting the speech recogniser")?;
+    // Every static prompt of the loaded flows is rendered (and cached) now,
+    // so the first caller does not wait for TTS.
+    prompter.prerender(sip_gateway::speech::static_prompts(&flows)).await;
     let registry = Registry::spawn();
     let webhooks = sip_gateway::webhook::WebhookClient::new().context("building the webhook HTTP client")?;
     let media_threads = match cfg.rtp.threads {
@@ -163,7 +167,8 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let (records, _records_task) = sip_gateway::store::StoreWriter::spawn(store.clone(), 65_536);
     // Business events leave through the outbox: signed, retried, at least once.
     let events = sip_gateway::outbox::OutboxDispatcher::spawn(store.clone(), &cfg.events).context("starting the outbox dispatcher")?;
-    let shared = Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media, records });
+    let shared =
+        Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media, records, recognizer });
 
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let transports = Transports::bind(&cfg.listen_specs(), inbound_tx).await.context("binding SIP listeners")?;

@@ -1,11 +1,21 @@
-//! Prompt rendering for calls: TTS through the configured Synthesizer with
-//! the shared on-disk cache, and WAV prompts from the library, always at
-//! the G.711 rate (8 kHz) the media leg packetises.
+//! Speech for calls (issue #5): prompt rendering — TTS through the
+//! configured engine with the shared on-disk cache, falling back to cached
+//! audio and then the built-in voice when a vendor engine fails (counted in
+//! `centralita_tts_fallbacks`), and WAV prompts from the library, always at
+//! the G.711 rate (8 kHz) the media leg packetises — and the recogniser
+//! chosen by `[speech].asr`.
+//!
+//! Engines by name (`[speech].tts` / `.asr`), each with its own table:
+//! TTS `builtin` (espeak-ng), `openai` (`[speech.openai_tts]`),
+//! `elevenlabs` (`[speech.elevenlabs]`); ASR `builtin` (offline
+//! PocketSphinx), `vosk` (`[speech.vosk]`), `openai` (`[speech.openai]`),
+//! `deepgram` (`[speech.deepgram]`), `none`.
 
 use std::sync::Arc;
 
+use media::asr::Recognizer;
 use media::Pcm;
-use prompts::{EspeakSynthesizer, PromptCache, PromptId, PromptLibrary, Synthesizer, Voice};
+use prompts::{EspeakSynthesizer, FallbackSynthesizer, PromptCache, PromptId, PromptLibrary, StreamingSynthesizer, Synthesizer, Voice};
 
 use crate::config::Config;
 
@@ -14,29 +24,52 @@ const CALL_RATE: u32 = 8000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpeechError {
-    #[error("unknown TTS engine {0:?} (available: builtin)")]
+    #[error("unknown TTS engine {0:?} (available: builtin, openai, elevenlabs)")]
     UnknownTts(String),
+    #[error("unknown ASR engine {0:?} (available: builtin, vosk, openai, deepgram, none)")]
+    UnknownAsr(String),
+    #[error("[speech].{engine} = {name:?} needs its [speech.{table}] table")]
+    MissingTable { engine: &'static str, name: String, table: &'static str },
     #[error(transparent)]
     Tts(#[from] prompts::TtsError),
+    #[error(transparent)]
+    Asr(#[from] media::AsrError),
     #[error(transparent)]
     Prompt(#[from] prompts::PromptError),
 }
 
+/// How prompts are spoken: the built-in voice alone, or a vendor engine
+/// with the built-in voice as its fallback.
+#[derive(Clone)]
+enum Tts {
+    Builtin(Arc<dyn Synthesizer>),
+    Vendor(Arc<FallbackSynthesizer>),
+}
+
 #[derive(Clone)]
 pub struct Prompter {
-    synth: Arc<dyn Synthesizer>,
+    tts: Tts,
     cache: Arc<PromptCache>,
     library: Arc<PromptLibrary>,
 }
 
 impl Prompter {
     pub fn from_config(cfg: &Config) -> Result<Self, SpeechError> {
-        let synth: Arc<dyn Synthesizer> = match cfg.speech.tts.as_str() {
-            "builtin" | "espeak" | "espeak-ng" => Arc::new(EspeakSynthesizer::new()),
+        let vendor = |primary: Arc<dyn StreamingSynthesizer>| Tts::Vendor(Arc::new(FallbackSynthesizer::new(primary)));
+        let tts = match cfg.speech.tts.as_str() {
+            "builtin" | "espeak" | "espeak-ng" => Tts::Builtin(Arc::new(EspeakSynthesizer::new())),
+            "openai" => {
+                let table = cfg.speech.openai_tts.clone().ok_or_else(|| missing("tts", "openai", "openai_tts"))?;
+                vendor(Arc::new(prompts::OpenAiSynthesizer::new(table)?))
+            }
+            "elevenlabs" => {
+                let table = cfg.speech.elevenlabs.clone().ok_or_else(|| missing("tts", "elevenlabs", "elevenlabs"))?;
+                vendor(Arc::new(prompts::ElevenLabsSynthesizer::new(table)?))
+            }
             other => return Err(SpeechError::UnknownTts(other.into())),
         };
         Ok(Self {
-            synth,
+            tts,
             cache: Arc::new(PromptCache::new(cfg.prompts.cache_dir.clone())),
             library: Arc::new(PromptLibrary::new(cfg.prompts.dir.clone())),
         })
@@ -44,11 +77,90 @@ impl Prompter {
 
     pub async fn say(&self, text: &str, language: &str) -> Result<Pcm, SpeechError> {
         let voice = Voice { language: language.to_string(), name: None, rate_wpm: None };
-        Ok(self.cache.get_or_synthesize(self.synth.as_ref(), text, &voice, CALL_RATE).await?)
+        let started = std::time::Instant::now();
+        let pcm = match &self.tts {
+            Tts::Builtin(synth) => self.cache.get_or_synthesize(synth.as_ref(), text, &voice, CALL_RATE).await?,
+            Tts::Vendor(fallback) => {
+                let before = fallback.fallback_count();
+                let rendered = fallback.render(&self.cache, text, &voice, CALL_RATE).await?;
+                let m = crate::metrics::metrics();
+                m.tts_fallbacks.inc_by(fallback.fallback_count().saturating_sub(before));
+                rendered.pcm
+            }
+        };
+        crate::metrics::metrics().tts_seconds.observe(started.elapsed().as_secs_f64());
+        Ok(pcm)
     }
 
     pub async fn play(&self, id: &str, language: &str) -> Result<Pcm, SpeechError> {
         let id = PromptId::new(id)?;
         Ok(self.library.load(&id, language, CALL_RATE).await?)
     }
+
+    /// Renders every `(text, language)` now (start-up), logging progress;
+    /// failures are logged and left to render at call time.
+    pub async fn prerender(&self, items: Vec<(String, String)>) {
+        let total = items.len();
+        if total == 0 {
+            return;
+        }
+        let items = items.into_iter().map(|(text, language)| (text, Voice { language, name: None, rate_wpm: None }));
+        let progress = |done: usize, total: usize| {
+            if done == total || done.is_multiple_of(10) {
+                tracing::info!(done, total, "pre-rendering flow prompts");
+            }
+        };
+        let report = match &self.tts {
+            Tts::Builtin(synth) => prompts::prerender(&self.cache, synth.as_ref(), CALL_RATE, items, progress).await,
+            Tts::Vendor(fallback) => {
+                let render = |text: String, voice: Voice| {
+                    let (fallback, cache) = (fallback.clone(), self.cache.clone());
+                    async move { fallback.render(&cache, &text, &voice, CALL_RATE).await.map(drop) }
+                };
+                prompts::prerender_with(prompts::PRERENDER_CONCURRENCY, items, render, progress).await
+            }
+        };
+        for f in &report.failures {
+            tracing::warn!(text = %f.text, error = %f.error, "prompt not pre-rendered");
+        }
+    }
+}
+
+fn missing(engine: &'static str, name: &str, table: &'static str) -> SpeechError {
+    SpeechError::MissingTable { engine, name: name.to_string(), table }
+}
+
+/// The recogniser `[speech].asr` names (None for `none`).
+pub fn recognizer_from_config(cfg: &Config) -> Result<Option<Arc<dyn Recognizer>>, SpeechError> {
+    use media::asr::{deepgram, openai, vosk};
+    let s = &cfg.speech;
+    Ok(Some(match s.asr.as_str() {
+        "none" | "off" => return Ok(None),
+        "builtin" => Arc::new(media::asr::builtin::BuiltinRecognizer::new()?),
+        // Load tests: the speech path without recognition (media/src/asr/discard.rs).
+        "discard" => Arc::new(media::asr::discard::DiscardRecognizer),
+        "vosk" => Arc::new(vosk::VoskRecognizer::new(s.vosk.clone().ok_or_else(|| missing("asr", "vosk", "vosk"))?)?),
+        "openai" => Arc::new(openai::OpenAiRecognizer::new(s.openai.clone().ok_or_else(|| missing("asr", "openai", "openai"))?)?),
+        "deepgram" => {
+            Arc::new(deepgram::DeepgramRecognizer::new(s.deepgram.clone().ok_or_else(|| missing("asr", "deepgram", "deepgram"))?)?)
+        }
+        other => return Err(SpeechError::UnknownAsr(other.into())),
+    }))
+}
+
+/// Every static `say` of the loaded flows with its language (texts with
+/// `{{templates}}` depend on the call and render then).
+pub fn static_prompts(flows: &crate::flows::FlowStore) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (_, flow) in flows.list() {
+        for node in flow.nodes.values() {
+            let texts: Vec<(String, String)> = match &node.say {
+                Some(dialogs::Text::Plain(t)) => vec![(t.clone(), flow.language.clone())],
+                Some(dialogs::Text::ByLanguage(m)) => m.iter().map(|(l, t)| (t.clone(), l.clone())).collect(),
+                None => Vec::new(),
+            };
+            out.extend(texts.into_iter().filter(|(t, _)| !t.contains("{{")));
+        }
+    }
+    out
 }

@@ -96,6 +96,28 @@ impl FlowRunner {
         }
     }
 
+    pub(super) fn speech_started(&mut self) {
+        if self.gathering.is_none() {
+            return;
+        }
+        let Some((id, flow)) = self.current() else {
+            return;
+        };
+        let Some(gather) = flow.nodes.get(&id).and_then(gather_of).filter(|g| g.speech) else {
+            return;
+        };
+        if let Phase::Playing(_) = self.phase {
+            if !gather.barge_in.allows_speech() {
+                return;
+            }
+            self.actions.push_back(Action::StopPrompt);
+            self.phase = Phase::Listening;
+        }
+        if let Some(g) = self.gathering.as_mut() {
+            g.no_input_at = None; // the caller is talking: wait for the words
+        }
+    }
+
     pub(super) fn speech(&mut self, text: &str, confidence: f32, now: Instant) {
         if self.gathering.is_none() {
             return;

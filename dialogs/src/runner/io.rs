@@ -34,6 +34,10 @@ pub enum FlowEvent {
         /// The recogniser's confidence, 0-1.
         confidence: f32,
     },
+    /// The caller started speaking (voice activity, before any words are
+    /// recognised): barge-in per `gather.barge_in`, and the no-input timer
+    /// stops while they talk.
+    SpeechStarted,
     /// The webhook answered; its `map` fills variables. A 2xx status is the
     /// node's `done`, anything else its `failed`.
     WebhookResult {

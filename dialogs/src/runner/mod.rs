@@ -175,6 +175,7 @@ impl FlowRunner {
             }
             FlowEvent::Digit(c) => self.digit(c, now),
             FlowEvent::Speech { text, confidence } => self.speech(&text, confidence, now),
+            FlowEvent::SpeechStarted => self.speech_started(),
             FlowEvent::TransferAccepted => {
                 if self.phase == Phase::Transferring {
                     self.phase = Phase::Finished;

@@ -89,6 +89,8 @@ impl Call {
             MediaEvent::Inactive => self.hang_up(Outcome::RtpTimeout, "no RTP received (inactivity timeout)"),
             MediaEvent::Latched(addr) => tracing::debug!(%addr, "RTP latched"),
             MediaEvent::FirstPacketSent => {}
+            MediaEvent::SpeechStarted => self.speech_activity(true),
+            MediaEvent::SpeechEnded => self.speech_activity(false),
         }
     }
 
@@ -168,7 +170,15 @@ impl Call {
         }
     }
 
-    fn render(&mut self, job: RenderJob) {
+    pub(super) fn render(&mut self, job: RenderJob) {
+        // A speech-failure hint goes in front of the flow's next prompt.
+        let job = match (job, self.pending_hint.take()) {
+            (RenderJob::Say(text, lang), Some(hint)) => RenderJob::Say(format!("{hint} {text}"), lang),
+            (job, hint) => {
+                self.pending_hint = hint;
+                job
+            }
+        };
         self.prompt_seq += 1;
         let id = self.prompt_seq;
         self.current_prompt = Some(id);
@@ -268,7 +278,7 @@ impl Call {
     }
 }
 
-enum RenderJob {
+pub(super) enum RenderJob {
     Say(String, String),
     Play(String, String),
 }

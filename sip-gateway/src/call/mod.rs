@@ -10,6 +10,7 @@
 //! at the ACK.
 
 mod flow;
+mod listen;
 pub mod outbound;
 mod record;
 mod signalling;
@@ -44,6 +45,8 @@ pub struct Shared {
     pub webhooks: crate::webhook::WebhookClient,
     /// The media threads every call's RTP leg runs on.
     pub media: media::MediaEngine,
+    /// `[speech].asr`; None: gathers take keys only.
+    pub recognizer: Option<Arc<dyn media::asr::Recognizer>>,
     /// Call records go here (DESIGN §6, issue #6).
     pub records: crate::store::StoreWriter,
 }
@@ -169,6 +172,12 @@ pub(crate) struct Call {
     outbound_ack: Option<Request>,
     /// Set for calls the gateway placed (`POST /v1/calls`).
     outbound: Option<outbound::Outbound>,
+    /// The utterance being recognised, if any.
+    listening: Option<listen::Listening>,
+    /// Speech failed once on this call: keys only from now on.
+    speech_off: bool,
+    /// Said before the flow's next prompt (speech fallback).
+    pending_hint: Option<String>,
 }
 
 fn user_of(v: &str) -> String {
@@ -197,6 +206,9 @@ impl Call {
             bye: None,
             outbound_ack: None,
             outbound: None,
+            listening: None,
+            speech_off: false,
+            pending_hint: None,
             invite: inc.invite,
             invite_key: inc.key,
             sip_flow: inc.flow,
@@ -282,7 +294,14 @@ impl Call {
                     None => std::future::pending().await,
                 }
             };
+            let asr_events = async {
+                match self.listening.as_mut() {
+                    Some(l) => l.events.next().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                ev = asr_events => self.handle_asr(ev),
                 s = rx.recv() => match s {
                     Some(s) => self.handle_signal(s).await,
                     None => break,
@@ -301,6 +320,8 @@ impl Call {
                 }
                 _ = sleep_until_opt(deadline) => self.handle_timeout(),
             }
+            self.drain_actions().await;
+            self.update_listening();
             self.drain_actions().await;
             self.recorder.flush().await;
         }

@@ -1,0 +1,126 @@
+//! Speech input of a call (issue #5, DESIGN.md §1): while the flow gathers
+//! with `speech: true`, one recogniser stream per utterance. The media
+//! shard's speech tap resamples the caller to 16 kHz, runs the VAD and
+//! feeds the stream from the onset (pre-roll included); the call hears
+//! `SpeechStarted` (→ barge-in through the runner) and the recogniser's
+//! final (→ `FlowEvent::Speech`, a transcript step).
+//!
+//! Failure: a recogniser that cannot start or errors makes the gather fall
+//! back to keys — speech stays off for the rest of the call, the caller
+//! hears a short hint, `centralita_asr_fallbacks` counts it, and the flow
+//! sees a `no_match` (an empty result) so its retries and exits still
+//! apply. The call is never dropped for a speech failure.
+
+use std::time::Instant;
+
+use dialogs::FlowEvent;
+use media::asr::{AsrEvent, AsrEvents, Grammar, GrammarPhrase};
+use media::leg::MediaCommand;
+use media::vad::VadConfig;
+
+use super::Call;
+use crate::metrics::metrics;
+use crate::store::StepKind;
+
+/// One utterance being recognised.
+pub(super) struct Listening {
+    pub(super) events: AsrEvents,
+    /// When the caller stopped speaking (VAD), for the latency metric.
+    ended_at: Option<Instant>,
+}
+
+impl Call {
+    /// After every event: listen when the runner wants speech, stop when it
+    /// no longer does.
+    pub(super) fn update_listening(&mut self) {
+        let wants = self.runner.as_ref().and_then(|r| r.active_grammar());
+        match (wants, self.listening.is_some()) {
+            (Some(phrases), false) if !self.speech_off && self.media.is_some() => self.start_listening(phrases),
+            (None, true) => self.stop_listening(),
+            _ => {}
+        }
+    }
+
+    fn language(&self) -> String {
+        self.runner
+            .as_ref()
+            .and_then(|r| r.variables().get("language").cloned())
+            .or_else(|| self.shared.flows.get(std::path::Path::new(&self.flow_name)).map(|f| f.language.clone()))
+            .unwrap_or_else(|| "en-US".into())
+    }
+
+    fn start_listening(&mut self, phrases: Vec<String>) {
+        let Some(recognizer) = self.shared.recognizer.clone() else { return };
+        let grammar = Grammar {
+            phrases: phrases.into_iter().map(|text| GrammarPhrase { intent: text.clone(), text }).collect(),
+            yes_no: false,
+            digits: false,
+        };
+        let language = self.language();
+        match recognizer.start(&grammar, &language) {
+            Ok(stream) => {
+                let (sink, events) = stream.split();
+                let vad = VadConfig {
+                    end_of_speech_silence: std::time::Duration::from_millis(self.shared.config.speech.end_of_speech_ms),
+                    ..VadConfig::default()
+                };
+                if let Some(m) = &self.media {
+                    let _ = m.commands.send(MediaCommand::Listen { sink, vad });
+                }
+                self.listening = Some(Listening { events, ended_at: None });
+            }
+            Err(e) => self.speech_failed(&e.to_string()),
+        }
+    }
+
+    fn stop_listening(&mut self) {
+        self.listening = None;
+        if let Some(m) = &self.media {
+            let _ = m.commands.send(MediaCommand::StopListening);
+        }
+    }
+
+    /// The VAD heard the caller start (barge-in) or stop.
+    pub(super) fn speech_activity(&mut self, started: bool) {
+        if started {
+            metrics().speech_starts.inc();
+            self.flow_event(FlowEvent::SpeechStarted);
+        } else if let Some(l) = self.listening.as_mut() {
+            l.ended_at = Some(Instant::now());
+        }
+    }
+
+    /// The recogniser's answer for the current utterance (None: it went away).
+    pub(super) fn handle_asr(&mut self, event: Option<AsrEvent>) {
+        match event {
+            Some(AsrEvent::Partial { text }) => tracing::debug!(%text, "partial transcript"),
+            Some(AsrEvent::Final { text, confidence }) => {
+                if let Some(at) = self.listening.take().and_then(|l| l.ended_at) {
+                    metrics().asr_seconds.observe(at.elapsed().as_secs_f64());
+                }
+                tracing::info!(%text, confidence, "caller said");
+                let node = self.node.clone().unwrap_or_default();
+                self.recorder.step(StepKind::Transcript, &node, text.clone(), Some(f64::from(confidence)));
+                self.flow_event(FlowEvent::Speech { text, confidence });
+            }
+            Some(AsrEvent::Error(e)) => self.speech_failed(&e.to_string()),
+            None => self.speech_failed("recogniser stream closed"),
+        }
+    }
+
+    fn speech_failed(&mut self, why: &str) {
+        tracing::warn!(error = why, "speech recognition failed; this call continues with keys only");
+        metrics().asr_fallbacks.inc();
+        self.stop_listening();
+        self.speech_off = true;
+        let hint = if self.language().starts_with("es") {
+            "No pude entenderle. Por favor, use el teclado."
+        } else {
+            "Sorry, I could not hear you. Please use your keypad."
+        };
+        self.pending_hint = Some(hint.to_string());
+        // The gather's retries and exits still apply; its next prompt
+        // starts with the hint.
+        self.flow_event(FlowEvent::Speech { text: String::new(), confidence: 0.0 });
+    }
+}
