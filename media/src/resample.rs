@@ -250,7 +250,10 @@ impl StreamResampler {
 }
 
 fn to_i16(x: f32) -> i16 {
-    (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+    // Round half away from zero without libm's `roundf` (a call per
+    // sample showed up in profiles); float-to-int `as` saturates.
+    let y = x * 32768.0;
+    (y + 0.5f32.copysign(y)) as i16
 }
 
 fn gcd(mut a: u32, mut b: u32) -> u32 {

@@ -1,8 +1,11 @@
 //! The speech tap of a call leg (issue #5, DESIGN.md §1): the caller's
-//! decoded 8 kHz audio → rubato 8→16 kHz (one resampler per tap, fixed
-//! 20 ms chunks) → VAD/endpointing → the recogniser's [`AudioSink`], from
-//! the utterance's onset (with the VAD's pre-roll, so the first syllable is
-//! kept) to its end, then `end_of_speech`. One utterance per tap.
+//! decoded 8 kHz audio → VAD/endpointing → from the utterance's onset (with
+//! the VAD's pre-roll, so the first syllable is kept) to its end: rubato
+//! 8→16 kHz (one resampler per tap, fixed 20 ms chunks) → the recogniser's
+//! [`AudioSink`], then `end_of_speech`. One utterance per tap.
+//!
+//! The VAD runs at the call's 8 kHz and only speech is resampled: a caller
+//! listening to a prompt costs a VAD pass per frame and nothing more.
 //!
 //! Runs on the media shard's thread, so barge-in is signalled the moment
 //! the VAD decides, without a round trip through the call task. Apart from
@@ -37,9 +40,12 @@ pub struct SpeechTap {
     vad: VoiceActivityDetector,
     sink: Option<AudioSink>,
     speaking: bool,
-    /// 16 kHz audio not yet handed to the VAD (less than one frame).
+    /// 8 kHz audio not yet handed to the VAD (less than one frame).
     pending: Vec<i16>,
-    scratch: Vec<i16>,
+    /// 8 kHz speech to resample (onset audio, then each frame).
+    speech: Vec<i16>,
+    /// Its 16 kHz version for the sink.
+    upsampled: Vec<i16>,
     spoken_samples: usize,
 }
 
@@ -53,11 +59,12 @@ impl SpeechTap {
     pub fn new(sink: AudioSink, vad: VadConfig) -> Result<Self, MediaError> {
         Ok(SpeechTap {
             resampler: StreamResampler::new(CALL_RATE, ASR_RATE, CHUNK_8K)?,
-            vad: VoiceActivityDetector::new(ASR_RATE, vad)?,
+            vad: VoiceActivityDetector::new(CALL_RATE, vad)?,
             sink: Some(sink),
             speaking: false,
-            pending: Vec::with_capacity(4 * 320),
-            scratch: Vec::with_capacity(ASR_RATE as usize),
+            pending: Vec::with_capacity(4 * CHUNK_8K),
+            speech: Vec::with_capacity(CALL_RATE as usize),
+            upsampled: Vec::with_capacity(ASR_RATE as usize),
             spoken_samples: 0,
         })
     }
@@ -72,7 +79,7 @@ impl SpeechTap {
         if self.sink.is_none() {
             return;
         }
-        self.resampler.process(pcm8k, &mut self.pending);
+        self.pending.extend_from_slice(pcm8k);
         let frame = self.vad.frame_len();
         let mut at = 0;
         while self.pending.len() - at >= frame && self.sink.is_some() {
@@ -96,22 +103,23 @@ impl SpeechTap {
             Some(VadEvent::SpeechStart { .. }) if !self.speaking => {
                 self.speaking = true;
                 on_event(TapEvent::SpeechStarted);
-                // The onset audio (pre-roll up to this frame, included).
-                self.scratch.clear();
+                // The onset audio: the pre-roll up to this frame, included.
+                self.speech.clear();
                 if let Some(onset) = self.vad.onset_audio() {
-                    onset.copy_into(&mut self.scratch);
+                    onset.copy_into(&mut self.speech);
                 }
-                let audio = std::mem::take(&mut self.scratch);
-                self.send(&audio);
-                self.scratch = audio;
+                self.send_speech();
             }
-            Some(VadEvent::SpeechEnd { .. }) if self.speaking => self.end(on_event),
+            Some(VadEvent::SpeechEnd { .. }) if self.speaking => {
+                self.speech.clear();
+                self.speech.extend_from_slice(&self.pending[start..end]);
+                self.send_speech();
+                self.end(on_event);
+            }
             _ if self.speaking => {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(&self.pending[start..end]);
-                let audio = std::mem::take(&mut self.scratch);
-                self.send(&audio);
-                self.scratch = audio;
+                self.speech.clear();
+                self.speech.extend_from_slice(&self.pending[start..end]);
+                self.send_speech();
                 if self.spoken_samples >= (MAX_UTTERANCE.as_millis() as usize) * (ASR_RATE as usize / 1000) {
                     self.end(on_event);
                 }
@@ -120,10 +128,13 @@ impl SpeechTap {
         }
     }
 
-    fn send(&mut self, audio: &[i16]) {
-        self.spoken_samples += audio.len();
+    /// Resamples `self.speech` to 16 kHz and hands it to the recogniser.
+    fn send_speech(&mut self) {
+        self.upsampled.clear();
+        self.resampler.process(&self.speech, &mut self.upsampled);
+        self.spoken_samples += self.upsampled.len();
         if let Some(sink) = self.sink.as_mut() {
-            if sink.push(audio).is_err() {
+            if sink.push(&self.upsampled).is_err() {
                 self.sink = None; // the recogniser is gone
             }
         }
@@ -131,7 +142,11 @@ impl SpeechTap {
 
     fn end(&mut self, on_event: &mut impl FnMut(TapEvent)) {
         self.speaking = false;
+        // The resampler's last samples, then the end.
+        self.upsampled.clear();
+        self.resampler.flush(&mut self.upsampled);
         if let Some(mut sink) = self.sink.take() {
+            let _ = sink.push(&self.upsampled);
             let _ = sink.end_of_speech();
         }
         on_event(TapEvent::SpeechEnded);
