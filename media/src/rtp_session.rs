@@ -153,6 +153,9 @@ pub struct RtpStats {
     pub lost: u64,
     /// The `now` of the timeout that produced the first packet.
     pub first_packet_sent_at: Option<Instant>,
+    /// Interarrival jitter of the received audio (RFC 3550 §6.4.1, A.8),
+    /// in microseconds, as it stood at the last packet.
+    pub jitter_us: u32,
 }
 
 #[derive(Debug)]
@@ -185,6 +188,11 @@ pub struct RtpSession {
     inactive_reported: bool,
     rearm_inactivity: bool,
     seq_state: Option<SeqState>,
+    /// RFC 3550 A.8: (ssrc, arrival in timestamp units, RTP timestamp) of
+    /// the last audio packet, and the running jitter estimate in units.
+    last_arrival: Option<(u32, f64, u32)>,
+    jitter: f64,
+    created: Instant,
     lost_before: u64,
     rfc4733: DtmfReceiver,
     inband: DtmfDetector,
@@ -228,6 +236,9 @@ impl RtpSession {
             inactive_reported: false,
             rearm_inactivity: false,
             seq_state: None,
+            last_arrival: None,
+            jitter: 0.0,
+            created: now,
             lost_before: 0,
             rfc4733: DtmfReceiver::new(),
             inband: DtmfDetector::new(),
@@ -287,6 +298,9 @@ impl RtpSession {
         self.stats.packets_received += 1;
         self.stats.bytes_received += payload.len() as u64;
         self.track_sequence(header.ssrc, header.sequence_number);
+        if is_audio {
+            self.track_jitter(header.ssrc, header.timestamp, now);
+        }
         let inband = is_audio && !self.rfc4733_seen;
         if is_audio && (inband || self.audio_tap) {
             for chunk in payload.chunks(FRAME_SAMPLES) {
@@ -311,6 +325,23 @@ impl RtpSession {
         if let Some(digit) = self.rfc4733.handle_packet(header.timestamp, header.marker, payload) {
             self.report_dtmf(digit, DtmfSource::Rfc4733, now);
         }
+    }
+
+    /// RFC 3550 A.8: J += (|D(i-1, i)| - J) / 16, where D is the change in
+    /// transit time (arrival minus RTP timestamp), in timestamp units.
+    fn track_jitter(&mut self, ssrc: u32, timestamp: u32, now: Instant) {
+        let rate = f64::from(self.config.codec.clock_rate());
+        let arrival = now.saturating_duration_since(self.created).as_secs_f64() * rate;
+        if let Some((last_ssrc, last_arrival, last_ts)) = self.last_arrival {
+            if last_ssrc == ssrc {
+                let d = (arrival - last_arrival) - f64::from(timestamp.wrapping_sub(last_ts) as i32);
+                self.jitter += (d.abs() - self.jitter) / 16.0;
+            } else {
+                self.jitter = 0.0; // a new source starts its own estimate
+            }
+        }
+        self.last_arrival = Some((ssrc, arrival, timestamp));
+        self.stats.jitter_us = (self.jitter / rate * 1e6) as u32;
     }
 
     fn track_sequence(&mut self, ssrc: u32, seq: u16) {

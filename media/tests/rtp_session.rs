@@ -438,3 +438,25 @@ fn a_dynamic_payload_type_for_pcmu_is_sent_and_received() {
     assert!(n > 12);
     assert_eq!(buf[1] & 0x7f, 96, "sent with the negotiated payload type");
 }
+
+#[test]
+fn interarrival_jitter_follows_rfc_3550_a8() {
+    let t0 = Instant::now();
+    let mut s = RtpSession::new(config(None), t0);
+    let peer = addr("127.0.0.1:40000");
+    let payload = [0xFFu8; 160];
+    // Steady 20 ms spacing: no jitter.
+    for i in 0..50u16 {
+        let at = t0 + Duration::from_millis(20 * u64::from(i));
+        s.handle_receive(&rtp_packet(0, false, i, 160 * u32::from(i), 7, &payload), peer, at);
+    }
+    assert_eq!(s.stats().jitter_us, 0);
+    // Alternating 15/25 ms arrivals: |D| = 5 ms each time, J tends to 5 ms.
+    let mut at = t0 + Duration::from_millis(20 * 49);
+    for i in 50..400u16 {
+        at += Duration::from_millis(if i % 2 == 0 { 15 } else { 25 });
+        s.handle_receive(&rtp_packet(0, false, i, 160 * u32::from(i), 7, &payload), peer, at);
+    }
+    let j = s.stats().jitter_us;
+    assert!((4_900..=5_000).contains(&j), "{j} µs");
+}

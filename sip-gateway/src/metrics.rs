@@ -48,6 +48,8 @@ pub struct Metrics {
     pub rtp_packets_sent: Counter,
     pub rtp_packets_received: Counter,
     pub rtp_packets_lost: Counter,
+    /// Each call's received-audio interarrival jitter at its end (RFC 3550).
+    pub rtp_jitter_seconds: Histogram,
     pub dtmf_digits: Family<SourceLabel, Counter>,
     pub transfers: Family<ResultLabel, Counter>,
     pub first_response_seconds: Histogram,
@@ -75,6 +77,7 @@ impl Metrics {
             rtp_packets_sent: Counter::default(),
             rtp_packets_received: Counter::default(),
             rtp_packets_lost: Counter::default(),
+            rtp_jitter_seconds: Histogram::new([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]),
             dtmf_digits: Family::default(),
             transfers: Family::default(),
             first_response_seconds: Histogram::new([0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]),
@@ -97,6 +100,11 @@ impl Metrics {
         registry.register("rtp_packets_sent", "RTP packets sent (counted at call end)", m.rtp_packets_sent.clone());
         registry.register("rtp_packets_received", "RTP packets received (counted at call end)", m.rtp_packets_received.clone());
         registry.register("rtp_packets_lost", "RTP packets lost per RFC 3550 A.3 (counted at call end)", m.rtp_packets_lost.clone());
+        registry.register(
+            "rtp_jitter_seconds",
+            "Interarrival jitter of each call's received audio at its end (RFC 3550 6.4.1)",
+            m.rtp_jitter_seconds.clone(),
+        );
         registry.register("dtmf_digits", "DTMF digits by source", m.dtmf_digits.clone());
         registry.register("transfers", "Transfers by result (tried, succeeded, failed)", m.transfers.clone());
         registry.register(

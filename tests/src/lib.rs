@@ -364,31 +364,28 @@ pub fn sipp_uas(scenario: &str, vars: &[(&str, String)], port: u16, args: &[&str
 
 /// PUT with a text body and the bearer token: (status, JSON body).
 pub fn http_put(addr: SocketAddr, path: &str, token: Option<&str>, content_type: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(addr).expect("connect api");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        s,
-        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).expect("read");
-    let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    http_with_body(addr, "PUT", path, token, content_type, body)
 }
 
 /// POST with a JSON body and the bearer token: (status, JSON body).
 pub fn http_post(addr: SocketAddr, path: &str, token: Option<&str>, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    http_with_body(addr, "POST", path, token, "application/json", &body.to_string())
+}
+
+fn http_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
     let mut s = TcpStream::connect(addr).expect("connect api");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let body = body.to_string();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .expect("write");

@@ -383,6 +383,9 @@ impl Call {
                     mx.rtp_packets_sent.inc_by(stats.packets_sent);
                     mx.rtp_packets_received.inc_by(stats.packets_received);
                     mx.rtp_packets_lost.inc_by(stats.lost);
+                    if stats.packets_received > 1 {
+                        mx.rtp_jitter_seconds.observe(f64::from(stats.jitter_us) / 1e6);
+                    }
                     tracing::info!(?stats, "call ended");
                 }
                 Err(e) => tracing::warn!(error = %e, "media task failed"),
