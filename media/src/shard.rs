@@ -7,11 +7,14 @@
 //! one OS thread with a fixed 1 ms tick on an absolute grid. At each tick it
 //!
 //! 1. takes new legs and the call tasks' commands (one channel per shard),
-//! 2. asks epoll (mio, zero timeout) which of its sockets are readable and
-//!    drains them into their [`RtpSession`]s,
-//! 3. hands `now` to every session whose `poll_timeout` has passed (a heap
-//!    of deadlines),
-//! 4. sends what the touched sessions produce and forwards their events,
+//! 2. hands `now` to every session whose `poll_timeout` has passed (a heap
+//!    of deadlines) and sends what they produce,
+//! 3. asks epoll (mio, zero timeout) which of its sockets are readable and
+//!    drains them into their [`RtpSession`]s (and speech taps), checking
+//!    every 16 sockets for sends that came due meanwhile — peers send their
+//!    streams in bursts, and a burst's decoding, VAD and resampling must
+//!    not hold up the pacing,
+//! 4. forwards the sessions' events,
 //!
 //! then sleeps until the next grid point. A packet therefore leaves at most
 //! one tick after its deadline, and by a constant amount for a given leg
@@ -42,6 +45,8 @@ use crate::speech_tap::{SpeechTap, TapEvent};
 
 /// The pacing grid. Packets leave at most this long after their deadline.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
+/// While receiving, check for due sends after this many sockets.
+const SEND_CHECK_EVERY: usize = 16;
 /// Reap legs whose handles were dropped every this many ticks.
 const HOUSEKEEPING_TICKS: u64 = 250;
 const RECV_BUFFER: usize = 2048;
@@ -260,7 +265,10 @@ impl Shard {
             }
             return;
         }
-        for event in events.iter() {
+        for (n, event) in events.iter().enumerate() {
+            if n > 0 && n % SEND_CHECK_EVERY == 0 {
+                self.send_due();
+            }
             let idx = event.token().0;
             let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) else { continue };
             // Edge-triggered: drain until WouldBlock or the next edge never comes.
@@ -289,6 +297,18 @@ impl Shard {
                 }
             }
             self.touch(idx);
+        }
+    }
+
+    /// Sends whatever has come due while a burst of receives is being
+    /// worked through: peers (SIPp, media servers) often send all their
+    /// streams' packets at once, and decoding, VAD and resampling a few
+    /// hundred of them takes milliseconds that must not delay the pacing.
+    fn send_due(&mut self) {
+        let now = Instant::now();
+        if self.timers.peek().is_some_and(|Reverse((at, _))| *at <= now) {
+            self.fire_timers(now);
+            self.flush();
         }
     }
 
