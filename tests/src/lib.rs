@@ -257,16 +257,22 @@ pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-/// Runs a SIPp scenario (text with `@NAME@` placeholders replaced) against
-/// `target` in the foreground; fails the test with SIPp's own messages when
-/// it exits non-zero. Statistics and error logs go to `dir`.
-pub fn sipp_ok(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args: &[&str], dir: &Path) -> Output {
+/// Writes `scenario` with its `@NAME@` placeholders replaced into `dir`.
+fn write_scenario(scenario: &str, vars: &[(&str, String)], dir: &Path) -> PathBuf {
     let mut text = scenario.to_string();
     for (k, v) in vars {
         text = text.replace(&format!("@{k}@"), v);
     }
     let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
     std::fs::write(&sf, text).expect("write scenario");
+    sf
+}
+
+/// Runs a SIPp scenario (text with `@NAME@` placeholders replaced) against
+/// `target` in the foreground; fails the test with SIPp's own messages when
+/// it exits non-zero. Statistics and error logs go to `dir`.
+pub fn sipp_ok(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args: &[&str], dir: &Path) -> Output {
+    let sf = write_scenario(scenario, vars, dir);
     let mp = free_udp_port().to_string();
     // An explicit local port: SIPp's default is 5060 when free, which is
     // where gateways answer Via headers without a port (e.g. RFC 4475's).
@@ -317,12 +323,7 @@ pub fn sipp_ok(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args
 /// Starts a SIPp scenario in the background (like [`sipp_ok`], not waited
 /// for); the caller kills or waits for the child.
 pub fn sipp_spawn(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args: &[&str], dir: &Path) -> Child {
-    let mut text = scenario.to_string();
-    for (k, v) in vars {
-        text = text.replace(&format!("@{k}@"), v);
-    }
-    let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
-    std::fs::write(&sf, text).expect("write scenario");
+    let sf = write_scenario(scenario, vars, dir);
     let (mp, local) = (free_udp_port().to_string(), free_udp_port().to_string());
     Command::new("sipp")
         .arg(target.to_string())
@@ -341,12 +342,7 @@ pub fn sipp_spawn(scenario: &str, vars: &[(&str, String)], target: SocketAddr, a
 /// SIPp as a UAS (a callee or a trunk) listening on 127.0.0.1:`port`, in
 /// the background, for `-m` calls given in `args`.
 pub fn sipp_uas(scenario: &str, vars: &[(&str, String)], port: u16, args: &[&str], dir: &Path) -> Child {
-    let mut text = scenario.to_string();
-    for (k, v) in vars {
-        text = text.replace(&format!("@{k}@"), v);
-    }
-    let sf = dir.join(format!("scenario-{}.xml", rand_suffix()));
-    std::fs::write(&sf, text).expect("write scenario");
+    let sf = write_scenario(scenario, vars, dir);
     let mp = free_udp_port().to_string();
     Command::new("sipp")
         .arg("-sf")

@@ -9,14 +9,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use sqlx::Row;
 use utoipa::ToSchema;
 
 use super::error::ApiJson;
 use super::schema;
 use super::time::{now_ms, parse_time};
 use super::{ApiError, ApiState};
-use crate::store::{BusinessEvent, EventKind, EventRecord, Store, StoreError};
+use crate::store::{BusinessEvent, EventKind, EventRecord};
 
 const MAX_KEY_LEN: usize = 200;
 const MAX_CALLER_LEN: usize = 100;
@@ -113,12 +112,12 @@ pub(crate) async fn post_event(
     let at = e.validate()?;
     let store = s.store()?;
     let key = e.idempotency_key.trim().to_string();
-    if let Some(stored) = event_by_key(store, &key).await? {
+    if let Some(stored) = store.event_by_key(&key).await? {
         return Ok((StatusCode::OK, Json(stored)));
     }
     let caller = match (&e.call_id, e.caller) {
         (Some(id), caller) => {
-            let Some(call_caller) = call_caller(store, id).await? else {
+            let Some(call_caller) = store.call_caller(id).await? else {
                 return Err(ApiError::not_found(format!("no call with id {id:?}")));
             };
             caller.unwrap_or(call_caller)
@@ -138,41 +137,9 @@ pub(crate) async fn post_event(
     };
     let created = store.add_business_event(event).await?;
     // Read back for the id; a concurrent request with the same key may have won.
-    let stored = event_by_key(store, &key)
+    let stored = store
+        .event_by_key(&key)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the stored event could not be read back"))?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(stored)))
-}
-
-// The two reads below belong in the store (`Store::event_by_key`,
-// `Store::call_caller`); they are here until it has them.
-
-/// The event stored under `key`, if any.
-async fn event_by_key(store: &Store, key: &str) -> Result<Option<EventRecord>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, call_id, caller, kind, value, currency, payload, at, idempotency_key FROM business_events WHERE idempotency_key = $1",
-    )
-    .bind(key)
-    .fetch_optional(store.pool())
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    Ok(Some(EventRecord {
-        id: r.try_get("id")?,
-        event: BusinessEvent {
-            call_id: r.try_get("call_id")?,
-            caller: r.try_get("caller")?,
-            kind: EventKind::parse(&r.try_get::<String, _>("kind")?)?,
-            value: r.try_get("value")?,
-            currency: r.try_get("currency")?,
-            payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)?,
-            at: r.try_get("at")?,
-            idempotency_key: r.try_get("idempotency_key")?,
-        },
-    }))
-}
-
-/// The caller of a stored call; `None` if there is no such call.
-async fn call_caller(store: &Store, id: &str) -> Result<Option<String>, StoreError> {
-    let row = sqlx::query("SELECT caller FROM calls WHERE id = $1").bind(id).fetch_optional(store.pool()).await?;
-    row.map(|r| r.try_get("caller")).transpose().map_err(StoreError::from)
 }

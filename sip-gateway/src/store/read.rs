@@ -109,6 +109,19 @@ impl Store {
         Ok(CallPage { calls, next_cursor })
     }
 
+    /// The business event stored under `key`, if any.
+    pub async fn event_by_key(&self, key: &str) -> Result<Option<EventRecord>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM business_events WHERE idempotency_key = $1");
+        let row = sqlx::query(&sql).bind(key).fetch_optional(self.pool()).await?;
+        row.as_ref().map(event).transpose()
+    }
+
+    /// The caller of a stored call; `None` if there is no such call.
+    pub async fn call_caller(&self, id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT caller FROM calls WHERE id = $1").bind(id).fetch_optional(self.pool()).await?;
+        Ok(row.map(|r| r.try_get("caller")).transpose()?)
+    }
+
     /// The call with its steps, transfers, consents, survey answers,
     /// business events and A/B assignments; `None` if unknown.
     pub async fn get_call(&self, id: &str) -> Result<Option<CallDetail>> {
