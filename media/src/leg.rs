@@ -52,6 +52,21 @@ pub enum MediaCommand {
         pcm: Pcm,
         id: u64,
     },
+    /// Play the first chunk of streamed prompt `id` (8 kHz), replacing any
+    /// current prompt; the rest follows with `Append` and `EndStream`.
+    PlayStream {
+        pcm: Pcm,
+        id: u64,
+    },
+    /// More audio for streamed prompt `id` (dropped if it no longer plays).
+    Append {
+        pcm: Pcm,
+        id: u64,
+    },
+    /// Streamed prompt `id` is complete; it finishes once played out.
+    EndStream {
+        id: u64,
+    },
     /// Barge-in: stop the current prompt.
     Stop,
     SetRemote(SocketAddr),

@@ -21,6 +21,7 @@ pub mod g711;
 pub mod goertzel;
 pub mod leg;
 pub mod pcm;
+pub mod playback;
 pub mod resample;
 pub mod rfc4733;
 mod rtp_packet;

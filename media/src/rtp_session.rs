@@ -36,6 +36,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rtp::header::Header;
+
+use crate::playback::Playback;
 use webrtc_util::marshal::Marshal;
 
 use crate::codec::{Codec, FRAME_DURATION, FRAME_SAMPLES};
@@ -156,14 +158,9 @@ pub struct RtpStats {
     /// Interarrival jitter of the received audio (RFC 3550 §6.4.1, A.8),
     /// in microseconds, as it stood at the last packet.
     pub jitter_us: u32,
-}
-
-#[derive(Debug)]
-struct Playback {
-    pcm: Pcm,
-    id: u64,
-    position: usize,
-    started: bool,
+    /// Frames of a streamed prompt padded with silence because the TTS
+    /// audio had not arrived in time.
+    pub playback_underruns: u64,
 }
 
 /// One call leg's RTP state machine. See the module doc for the rules.
@@ -379,8 +376,40 @@ impl RtpSession {
             return Err(MediaError::UnsupportedSampleRate { rate: pcm.rate });
         }
         self.touch(now);
-        self.playback = Some(Playback { pcm, id, position: 0, started: false });
+        self.playback = Some(Playback::whole(pcm, id));
         Ok(())
+    }
+
+    /// Starts streamed prompt `id` with its first chunk, replacing any
+    /// current prompt like [`Self::play`]; more follows with
+    /// [`Self::append_playback`] until [`Self::end_playback`]. The first
+    /// packet goes out at the next deadline, before synthesis has ended.
+    pub fn play_stream(&mut self, first: Pcm, id: u64, now: Instant) -> Result<(), MediaError> {
+        if first.rate != self.config.codec.clock_rate() {
+            return Err(MediaError::UnsupportedSampleRate { rate: first.rate });
+        }
+        self.touch(now);
+        self.playback = Some(Playback::streamed(first, id));
+        Ok(())
+    }
+
+    /// More audio for streamed prompt `id`; ignored if `id` is no longer
+    /// playing (stopped by barge-in or replaced).
+    pub fn append_playback(&mut self, id: u64, pcm: Pcm) -> Result<(), MediaError> {
+        if pcm.rate != self.config.codec.clock_rate() {
+            return Err(MediaError::UnsupportedSampleRate { rate: pcm.rate });
+        }
+        if let Some(p) = self.playback.as_mut().filter(|p| p.id == id) {
+            p.append(pcm);
+        }
+        Ok(())
+    }
+
+    /// Streamed prompt `id` has all its audio; it finishes once drained.
+    pub fn end_playback(&mut self, id: u64) {
+        if let Some(p) = self.playback.as_mut().filter(|p| p.id == id) {
+            p.end();
+        }
     }
 
     /// Barge-in: the next packet is silence; emits `PlaybackFinished` for
@@ -511,11 +540,11 @@ impl RtpSession {
                     marker = true;
                     self.events.push_back(MediaEvent::PlaybackStarted { id: playback.id });
                 }
-                let rest = playback.pcm.samples.get(playback.position..).unwrap_or_default();
-                let n = codec.encode(rest, payload);
-                payload[n..].fill(codec.silence_byte());
-                playback.position += n;
-                if playback.position >= playback.pcm.samples.len() {
+                let underruns = playback.underruns;
+                let frame = playback.read_frame(payload, |pcm, out| codec.encode(pcm, out));
+                payload[frame.samples..].fill(codec.silence_byte());
+                self.stats.playback_underruns += playback.underruns - underruns;
+                if frame.finished {
                     self.events.push_back(MediaEvent::PlaybackFinished { id: playback.id });
                     self.playback = None;
                 }

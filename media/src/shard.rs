@@ -240,6 +240,18 @@ impl Shard {
                     deliver(slot, MediaEvent::PlaybackFinished { id });
                 }
             }
+            MediaCommand::PlayStream { pcm, id } => {
+                if let Err(e) = slot.session.play_stream(pcm, id, now) {
+                    tracing::warn!(error = %e, id, "streamed prompt rejected");
+                    deliver(slot, MediaEvent::PlaybackFinished { id });
+                }
+            }
+            MediaCommand::Append { pcm, id } => {
+                if let Err(e) = slot.session.append_playback(id, pcm) {
+                    tracing::warn!(error = %e, id, "prompt audio rejected");
+                }
+            }
+            MediaCommand::EndStream { id } => slot.session.end_playback(id),
             MediaCommand::Stop => slot.session.stop_playback(now),
             MediaCommand::SetRemote(addr) => slot.session.set_remote(addr),
             MediaCommand::SetDirection(dir) => slot.session.set_direction(dir),

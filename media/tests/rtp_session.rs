@@ -207,6 +207,34 @@ fn play_replaces_without_finishing_the_old_one_and_checks_the_rate() {
 }
 
 #[test]
+fn a_streamed_prompt_plays_its_first_chunk_before_the_rest_exists() {
+    let mut h = Harness::new(config(Some(PEER)));
+    let pcm = tone_pcm(200); // 10 frames, delivered as 3 uneven chunks
+    let (a, rest) = pcm.samples.split_at(250);
+    let (b, c) = rest.split_at(700);
+    h.session.play_stream(Pcm::new(a.to_vec(), 8000), 9, h.now).unwrap();
+    h.run_until(Duration::from_millis(40), Duration::from_millis(1)); // 3 packets; the 2nd runs dry
+    assert_eq!(h.take_events()[..2], [MediaEvent::FirstPacketSent, MediaEvent::PlaybackStarted { id: 9 }]);
+    assert!(h.sent[0].1.marker);
+    assert_eq!(h.session.stats().playback_underruns, 2, "frame 2 half empty, frame 3 empty");
+    h.session.append_playback(9, Pcm::new(b.to_vec(), 8000)).unwrap();
+    h.session.append_playback(8, Pcm::new(vec![1; 800], 8000)).unwrap(); // not this prompt: ignored
+    h.session.append_playback(9, Pcm::new(c.to_vec(), 8000)).unwrap();
+    h.run_until(Duration::from_millis(400), Duration::from_millis(1));
+    assert!(!h.events.iter().any(|(_, e)| matches!(e, MediaEvent::PlaybackFinished { .. })), "not ended: waits for more");
+    h.session.end_playback(9);
+    h.run_until(Duration::from_millis(420), Duration::from_millis(1));
+    assert_eq!(h.take_events(), [MediaEvent::PlaybackFinished { id: 9 }]);
+    // Every sample arrived, in order, after the padding of the underrun.
+    let got: Vec<u8> = h.sent.iter().flat_map(|(_, p, _)| p.payload.clone()).filter(|&b| b != 0xFF).collect();
+    let mut expected = vec![0u8; pcm.samples.len()];
+    Codec::Pcmu.encode(&pcm.samples, &mut expected);
+    assert_eq!(got, expected.into_iter().filter(|&b| b != 0xFF).collect::<Vec<_>>());
+    let err = h.session.append_playback(9, Pcm::new(vec![0; 10], 16_000)).unwrap_err();
+    assert!(matches!(err, media::MediaError::UnsupportedSampleRate { rate: 16_000 }));
+}
+
+#[test]
 fn latches_to_the_first_valid_source() {
     let mut h = Harness::new(config(None));
     h.run_until(Duration::from_millis(100), Duration::from_millis(1));

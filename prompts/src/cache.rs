@@ -123,6 +123,31 @@ impl PromptCache {
         self.memory.get_or_try_init(key, || self.load_or_render(key, synth, text, voice, rate)).await
     }
 
+    /// Stores `pcm` as `engine`'s rendering of `text` with `voice` (a
+    /// streamed rendering, assembled once it ended), in memory and on disk,
+    /// so the next call plays it from the cache. An entry already present
+    /// is kept. A disk error is logged: the memory tier still has it.
+    pub async fn store(&self, engine: &str, text: &str, voice: &Voice, pcm: Pcm) {
+        if text.trim().is_empty() || pcm.samples.is_empty() {
+            return;
+        }
+        let key = CacheKey::new(engine, text, voice, pcm.rate);
+        let stored = pcm.clone();
+        let mut inserted = false;
+        let _ = self
+            .memory
+            .get_or_try_init(key, || {
+                inserted = true;
+                async move { Ok::<_, TtsError>(stored) }
+            })
+            .await;
+        if let Some(path) = self.file_path(&key).filter(|_| inserted) {
+            if let Err(error) = write_cached(&path, &pcm).await {
+                tracing::warn!(path = %path.display(), %error, "could not write prompt cache file");
+            }
+        }
+    }
+
     async fn load_or_render(&self, key: CacheKey, synth: &dyn Synthesizer, text: &str, voice: &Voice, rate: u32) -> Result<Pcm, TtsError> {
         let path = self.file_path(&key);
         if let Some(path) = &path {

@@ -292,6 +292,13 @@ impl SpeechStream {
         Self { rate, pending: None, body: Some(body) }
     }
 
+    /// Whether the stream is one clip already in memory (a cached or
+    /// fallback rendering, [`Self::from_pcm`]) rather than a body still
+    /// being read.
+    pub fn is_whole(&self) -> bool {
+        self.body.is_none()
+    }
+
     /// Sample rate of every chunk.
     pub fn rate(&self) -> u32 {
         self.rate

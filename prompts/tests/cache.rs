@@ -102,3 +102,17 @@ async fn memory_tier_is_bounded() {
     assert_eq!(cache.memory_len(), 2);
     assert_eq!(synth.calls(), 4, "'a' was evicted by 'c'");
 }
+
+#[tokio::test]
+async fn a_stored_streamed_rendering_is_a_hit_in_both_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = CountingSynth::new(tone());
+    let voice = Voice::new("en-US");
+    let streamed = Pcm::new(vec![7i16; 800], 8000);
+    PromptCache::new(dir.path()).store("counting", "Streamed", &voice, streamed.clone()).await;
+    let cache = PromptCache::new(dir.path());
+    let got = cache.get_or_synthesize(&synth, "Streamed", &voice, 8000).await.unwrap();
+    assert_eq!((got, synth.calls()), (streamed.clone(), 0), "read back from disk, not synthesized");
+    cache.store("counting", "Streamed", &voice, Pcm::new(vec![1i16; 8], 8000)).await;
+    assert_eq!(cache.get_or_synthesize(&synth, "Streamed", &voice, 8000).await.unwrap(), streamed, "an entry is kept");
+}

@@ -11,6 +11,7 @@ pub mod endpoint;
 pub mod flows;
 pub mod metrics;
 pub mod outbox;
+pub mod prompt_stream;
 pub mod refer;
 pub mod registry;
 pub mod sdp;

@@ -19,8 +19,7 @@ use prompts::{EspeakSynthesizer, FallbackSynthesizer, PromptCache, PromptId, Pro
 
 use crate::config::Config;
 
-/// Call audio rate for G.711.
-const CALL_RATE: u32 = 8000;
+use crate::prompt_stream::{PromptStream, CALL_RATE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpeechError {
@@ -36,6 +35,8 @@ pub enum SpeechError {
     Asr(#[from] media::AsrError),
     #[error(transparent)]
     Prompt(#[from] prompts::PromptError),
+    #[error(transparent)]
+    Media(#[from] media::MediaError),
 }
 
 /// How prompts are spoken: the built-in voice alone, or a vendor engine
@@ -90,6 +91,30 @@ impl Prompter {
         };
         crate::metrics::metrics().tts_seconds.observe(started.elapsed().as_secs_f64());
         Ok(pcm)
+    }
+
+    /// `text` as a [`PromptStream`]: whole for the built-in voice and for
+    /// cached or fallback renderings; for a vendor engine rendering afresh,
+    /// its stream from the first chunk on (the cache gets the whole
+    /// rendering when it ends). `tts_seconds` measures the time to the
+    /// first audio.
+    pub async fn say_stream(&self, text: &str, language: &str) -> Result<PromptStream, SpeechError> {
+        let Tts::Vendor(fallback) = &self.tts else { return Ok(PromptStream::whole(self.say(text, language).await?)) };
+        let voice = Voice { language: language.to_string(), name: None, rate_wpm: None };
+        let started = std::time::Instant::now();
+        let before = fallback.fallback_count();
+        let (stream, source) = fallback.render_stream(&self.cache, text, &voice, CALL_RATE).await?;
+        let m = crate::metrics::metrics();
+        m.tts_fallbacks.inc_by(fallback.fallback_count().saturating_sub(before));
+        m.tts_seconds.observe(started.elapsed().as_secs_f64());
+        if stream.is_whole() {
+            // Cached or fallback audio, already at the call rate.
+            let pcm = stream.collect().await?;
+            return Ok(PromptStream::whole(pcm));
+        }
+        debug_assert_eq!(source, prompts::RenderSource::Primary);
+        let cache = (self.cache.clone(), fallback.primary().name().to_owned(), text.to_owned(), voice);
+        PromptStream::streamed(stream, Some(cache))
     }
 
     pub async fn play(&self, id: &str, language: &str) -> Result<Pcm, SpeechError> {

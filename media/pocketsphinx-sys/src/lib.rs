@@ -106,6 +106,13 @@ impl Decoder {
     /// `model_dir/cmudict-en-us.dict` (the layout of the install script).
     /// No language model and no search are active until [`Self::set_jsgf`].
     pub fn new(model_dir: &Path) -> Result<Self, Error> {
+        Self::with_options(model_dir, &[])
+    }
+
+    /// [`Self::new`] with extra decoder parameters, as PocketSphinx names
+    /// them without the dash (`("dither", "yes")`); each value is parsed for
+    /// the parameter's type, and an unknown name or bad value is an error.
+    pub fn with_options(model_dir: &Path, options: &[(&str, &str)]) -> Result<Self, Error> {
         let hmm = model_dir.join("en-us");
         let dict = model_dir.join("cmudict-en-us.dict");
         if !hmm.join("mdef").is_file() || !dict.is_file() {
@@ -126,6 +133,9 @@ impl Decoder {
         config.set_str("dict", &dict)?;
         config.set_str("loglevel", &quiet)?;
         config.set_int("samprate", 16_000)?;
+        for (name, value) in options {
+            config.set_str(name, &cstr(value)?)?;
+        }
         // SAFETY: `config.0` is a live config; ps_init retains its own reference.
         let ps = unsafe { ffi::ps_init(config.0) };
         let ps = NonNull::new(ps).ok_or_else(|| Error("ps_init failed (model?)".into()))?;

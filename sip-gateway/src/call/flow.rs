@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{Call, Outcome, PendingRefer, Phase};
 use crate::metrics::{metrics, SourceLabel};
+use crate::prompt_stream::PromptStream;
 use crate::refer::{parse_sip_uri, user_to_user, ReferTo};
 use crate::store::{StepKind, SurveyKind, TransferMode};
 
@@ -94,19 +95,31 @@ impl Call {
         }
     }
 
-    pub(super) fn handle_render(&mut self, id: u64, pcm: Option<media::Pcm>) {
+    pub(super) fn handle_render(&mut self, id: u64, msg: RenderMsg) {
         if self.current_prompt != Some(id) {
             return; // barged-in or replaced while rendering
         }
-        match (pcm, &self.media) {
-            (Some(pcm), Some(m)) => {
-                let _ = m.commands.send(MediaCommand::Play { pcm, id });
-            }
-            _ => {
+        let command = match msg {
+            RenderMsg::Start { pcm, streamed: false } => MediaCommand::Play { pcm, id },
+            RenderMsg::Start { pcm, streamed: true } => MediaCommand::PlayStream { pcm, id },
+            RenderMsg::More(pcm) => MediaCommand::Append { pcm, id },
+            RenderMsg::End => MediaCommand::EndStream { id },
+            RenderMsg::Failed => {
                 // Never leave the caller waiting on a prompt that will not come.
                 self.current_prompt = None;
                 self.flow_event(FlowEvent::PromptFinished);
+                return;
             }
+        };
+        match &self.media {
+            Some(m) => {
+                let _ = m.commands.send(command);
+            }
+            None if matches!(command, MediaCommand::Play { .. } | MediaCommand::PlayStream { .. }) => {
+                self.current_prompt = None;
+                self.flow_event(FlowEvent::PromptFinished);
+            }
+            None => {}
         }
     }
 
@@ -185,18 +198,41 @@ impl Call {
         let prompter = self.shared.prompter.clone();
         let tx = self.render_tx.clone();
         tokio::spawn(async move {
-            let result = match job {
-                RenderJob::Say(text, lang) => prompter.say(&text, &lang).await,
-                RenderJob::Play(idp, lang) => prompter.play(&idp, &lang).await,
+            let stream = match job {
+                RenderJob::Say(text, lang) => prompter.say_stream(&text, &lang).await,
+                RenderJob::Play(idp, lang) => prompter.play(&idp, &lang).await.map(PromptStream::whole),
             };
-            let pcm = match result {
-                Ok(p) => Some(p),
+            let mut stream = match stream {
+                Ok(s) => s,
                 Err(e) => {
                     tracing::error!(error = %e, "prompt could not be rendered");
-                    None
+                    let _ = tx.send((id, RenderMsg::Failed)).await;
+                    return;
                 }
             };
-            let _ = tx.send((id, pcm)).await;
+            let streamed = stream.is_streamed();
+            let mut started = false;
+            loop {
+                let msg = match stream.next_chunk().await {
+                    Some(Ok(pcm)) if !started => RenderMsg::Start { pcm, streamed },
+                    Some(Ok(pcm)) => RenderMsg::More(pcm),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "prompt audio stream failed; the prompt ends here");
+                        break;
+                    }
+                    None => break,
+                };
+                started = true;
+                if tx.send((id, msg)).await.is_err() {
+                    return; // the call is gone: stop reading the stream
+                }
+            }
+            let last = match (started, streamed) {
+                (false, _) => RenderMsg::Failed,
+                (true, true) => RenderMsg::End,
+                (true, false) => return,
+            };
+            let _ = tx.send((id, last)).await;
         });
     }
 
@@ -276,6 +312,15 @@ impl Call {
             let _ = tx.send((seq, ev)).await;
         });
     }
+}
+
+/// What a render task reports for a prompt, in order: `Start`, then for a
+/// streamed prompt any `More` and `End`; or `Failed` if no audio came.
+pub(super) enum RenderMsg {
+    Start { pcm: media::Pcm, streamed: bool },
+    More(media::Pcm),
+    End,
+    Failed,
 }
 
 pub(super) enum RenderJob {

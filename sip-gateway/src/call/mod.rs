@@ -66,7 +66,8 @@ impl CallSpawner for Spawner {
 }
 
 /// A rendered prompt (or None when rendering failed) for prompt `id`.
-type Rendered = (u64, Option<media::Pcm>);
+/// Prompt audio from a render task: (prompt id, what arrived).
+type Rendered = (u64, flow::RenderMsg);
 
 /// A webhook's outcome for request `seq`.
 type WebhookDone = (u64, dialogs::FlowEvent);
@@ -310,7 +311,7 @@ impl Call {
                     Some(ev) => self.handle_media(ev),
                     None => { self.media = None; self.hang_up(Outcome::Failed, "media task ended"); }
                 },
-                Some((id, pcm)) = self.render_rx.recv() => self.handle_render(id, pcm),
+                Some((id, msg)) = self.render_rx.recv() => self.handle_render(id, msg),
                 Some((seq, ev)) = self.webhook_rx.recv() => {
                     // Only the latest request counts; the runner already gave
                     // up on older ones (their timeout).
