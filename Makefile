@@ -2,7 +2,7 @@
 # (scripts/install-deps.sh) and share one target dir.
 CARGO ?= cargo
 
-.PHONY: run test deps build lint bench bench-load
+.PHONY: run test deps build lint bench bench-load bench-speech-latency
 
 deps:
 	bash scripts/install-deps.sh
@@ -29,3 +29,6 @@ bench:
 
 bench-load:
 	bash scripts/bench-load.sh $(ARGS)
+
+bench-speech-latency:
+	bash scripts/bench-speech-latency.sh $(ARGS)

@@ -158,6 +158,13 @@ def capture(work, tag, seconds):
 
 def read_pcap(path):
     """Yields (t, src_port, dst_port, rtp_header_bytes) for UDP/IPv4 on lo."""
+    for t, sport, dport, rtp, _ in read_pcap_full(path):
+        yield t, sport, dport, rtp
+
+
+def read_pcap_full(path):
+    """Yields (t, src_port, dst_port, rtp_header_bytes, captured_payload)
+    for UDP/IPv4 on lo; the payload is what the snap length kept."""
     data = path.read_bytes()
     if len(data) < 24:
         return
@@ -178,7 +185,7 @@ def read_pcap(path):
         if len(udp) < 20:
             continue
         sport, dport = struct.unpack(">HH", udp[:4])
-        yield ts + frac / (1e9 if nano else 1e6), sport, dport, udp[8:20]
+        yield ts + frac / (1e9 if nano else 1e6), sport, dport, udp[8:20], udp[20:]
 
 
 def analyse(pcap):

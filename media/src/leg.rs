@@ -78,6 +78,9 @@ pub enum MediaCommand {
         sink: crate::asr::AudioSink,
         vad: crate::vad::VadConfig,
     },
+    /// Change the end-of-speech silence of the utterance being listened to
+    /// (VoiceXML `completetimeout` once the words match the grammar).
+    SetEndOfSpeech(std::time::Duration),
     /// Stop listening (the gather ended some other way).
     StopListening,
     /// End the task; it returns the final stats.

@@ -262,6 +262,11 @@ impl Shard {
                 }
                 Err(e) => tracing::warn!(error = %e, "speech tap not started"),
             },
+            MediaCommand::SetEndOfSpeech(silence) => {
+                if let Some(tap) = slot.tap.as_mut() {
+                    tap.set_end_of_speech(silence);
+                }
+            }
             MediaCommand::StopListening => {
                 slot.tap = None;
                 slot.session.set_audio_tap(false);

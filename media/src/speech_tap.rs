@@ -69,6 +69,12 @@ impl SpeechTap {
         })
     }
 
+    /// Shortens (or lengthens) the silence that ends the utterance; see
+    /// [`VoiceActivityDetector::set_end_of_speech_silence`].
+    pub fn set_end_of_speech(&mut self, silence: Duration) {
+        self.vad.set_end_of_speech_silence(silence);
+    }
+
     /// True once the utterance has ended (or the recogniser went away).
     pub fn is_done(&self) -> bool {
         self.sink.is_none()

@@ -230,6 +230,16 @@ impl VoiceActivityDetector {
         })
     }
 
+    /// Changes the end-of-speech silence from the next frame on; silence
+    /// already heard counts towards it. Used for VoiceXML's
+    /// `completetimeout` (§6.3.2): a shorter wait once the words so far are
+    /// a complete match of the grammar.
+    pub fn set_end_of_speech_silence(&mut self, silence: Duration) {
+        let frames = silence.min(Duration::from_secs(3600)).as_micros().div_ceil(FRAME.as_micros()).max(1) as u64;
+        self.end_silence_samples = frames * self.frame_len as u64;
+        self.config.end_of_speech_silence = silence;
+    }
+
     pub fn config(&self) -> &VadConfig {
         &self.config
     }

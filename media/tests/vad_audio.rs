@@ -261,3 +261,41 @@ fn a_noise_step_becomes_floor_within_two_seconds() {
     let found = events(&input.concat(), 8000);
     assert_one_utterance(&found, (8 * 3500, 8 * 3900), 0, 8000, "speech after the noise drops");
 }
+
+/// The frame (as the sample after it) at which the detector ends the
+/// utterance, feeding `x`; `shorten` = (after this many samples, the new
+/// end-of-speech silence).
+fn decided_at(x: &[i16], shorten: Option<(usize, std::time::Duration)>) -> Option<(u64, u64)> {
+    let mut vad = VoiceActivityDetector::new(8000, VadConfig::default()).unwrap();
+    let n = vad.frame_len();
+    let mut shorten = shorten;
+    for (i, frame) in x.chunks_exact(n).enumerate() {
+        if let Some((_, silence)) = shorten.filter(|(after, _)| *after <= i * n) {
+            vad.set_end_of_speech_silence(silence);
+            shorten = None;
+        }
+        if let Some(VadEvent::SpeechEnd { at_sample }) = vad.handle_frame(frame).unwrap() {
+            return Some(((i + 1) as u64 * n as u64, at_sample));
+        }
+    }
+    None
+}
+
+#[test]
+fn a_shorter_end_of_speech_silence_ends_the_utterance_sooner() {
+    // VoiceXML completetimeout: once the words match the grammar the call
+    // shortens the wait; silence already heard counts.
+    let clip = fixture("yes");
+    let x = padded(&clip, 8000);
+    let speech_end = 8000 + clip.len();
+    let (default_at, end) = decided_at(&x, None).expect("one utterance");
+    assert!((default_at - end) as i64 >= 600 * 8 - 160, "default waits 600 ms: {} ms", (default_at - end) / 8);
+    // Shortened to 200 ms while the caller still speaks: decided ~200 ms after the end.
+    let (at, end2) = decided_at(&x, Some((speech_end - 1600, std::time::Duration::from_millis(200)))).unwrap();
+    assert_eq!(end2, end, "the same end of speech");
+    assert!((at - end) <= 200 * 8 + 160, "{} ms after the end", (at - end) / 8);
+    // Shortened 400 ms into the silence: the next frame decides.
+    let late = (end + 400 * 8) as usize / 160 * 160;
+    let (at, _) = decided_at(&x, Some((late, std::time::Duration::from_millis(200)))).unwrap();
+    assert_eq!(at, late as u64 + 160);
+}

@@ -98,8 +98,13 @@ pub struct SpeechConfig {
     pub asr: String,
     /// `builtin` (espeak-ng), `openai`, `elevenlabs`.
     pub tts: String,
-    /// Silence that ends the caller's utterance (VAD endpointing), ms.
+    /// Silence that ends the caller's utterance (VAD endpointing), ms:
+    /// VoiceXML's `incompletetimeout`.
     pub end_of_speech_ms: u64,
+    /// The shorter silence that ends it once the words so far contain one
+    /// of the gather's phrases (VoiceXML `completetimeout`), ms; 0 = always
+    /// `end_of_speech_ms`.
+    pub complete_timeout_ms: u64,
     /// `[speech.vosk]`: the Vosk server WebSocket adapter.
     pub vosk: Option<media::asr::vosk::VoskConfig>,
     /// `[speech.openai]`: OpenAI-compatible `/v1/audio/transcriptions`.
@@ -177,6 +182,7 @@ impl Default for SpeechConfig {
             asr: "builtin".into(),
             tts: "builtin".into(),
             end_of_speech_ms: 600,
+            complete_timeout_ms: 200,
             vosk: None,
             openai: None,
             deepgram: None,

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub rtp_packets_lost: Counter,
     /// Each call's received-audio interarrival jitter at its end (RFC 3550).
     pub rtp_jitter_seconds: Histogram,
+    /// 20 ms frames of streamed prompts padded with silence (TTS too slow).
+    pub prompt_underruns: Counter,
     pub dtmf_digits: Family<SourceLabel, Counter>,
     pub transfers: Family<ResultLabel, Counter>,
     pub first_response_seconds: Histogram,
@@ -60,6 +62,9 @@ pub struct Metrics {
     /// Caller's end of speech (VAD) to the recogniser's final result.
     pub asr_seconds: Histogram,
     pub speech_starts: Counter,
+    /// Caller's turn end (VAD end of speech, or a DTMF digit) to the first
+    /// RTP packet of the next prompt, by input.
+    pub turn_seconds: Family<SourceLabel, Histogram>,
     pub webhook_deliveries: Counter,
     pub webhook_failures: Counter,
 }
@@ -78,6 +83,7 @@ impl Metrics {
             rtp_packets_received: Counter::default(),
             rtp_packets_lost: Counter::default(),
             rtp_jitter_seconds: Histogram::new([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]),
+            prompt_underruns: Counter::default(),
             dtmf_digits: Family::default(),
             transfers: Family::default(),
             first_response_seconds: Histogram::new([0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]),
@@ -87,6 +93,7 @@ impl Metrics {
             asr_fallbacks: Counter::default(),
             asr_seconds: Histogram::new([0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]),
             speech_starts: Counter::default(),
+            turn_seconds: Family::new_with_constructor(|| Histogram::new([0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.5, 1.0, 2.0])),
             webhook_deliveries: Counter::default(),
             webhook_failures: Counter::default(),
             registry: Registry::default(),
@@ -105,6 +112,11 @@ impl Metrics {
             "Interarrival jitter of each call's received audio at its end (RFC 3550 6.4.1)",
             m.rtp_jitter_seconds.clone(),
         );
+        registry.register(
+            "prompt_underruns",
+            "Frames of streamed TTS prompts sent as silence because audio had not arrived (counted at call end)",
+            m.prompt_underruns.clone(),
+        );
         registry.register("dtmf_digits", "DTMF digits by source", m.dtmf_digits.clone());
         registry.register("transfers", "Transfers by result (tried, succeeded, failed)", m.transfers.clone());
         registry.register(
@@ -121,6 +133,11 @@ impl Metrics {
         registry.register("asr_fallbacks", "Gathers that fell back to DTMF because the recogniser failed", m.asr_fallbacks.clone());
         registry.register("asr_seconds", "Caller's end of speech to the recogniser's final result", m.asr_seconds.clone());
         registry.register("speech_starts", "Caller utterances detected (VAD)", m.speech_starts.clone());
+        registry.register(
+            "turn_seconds",
+            "Caller's end of speech (VAD) or DTMF digit to the first RTP packet of the next prompt",
+            m.turn_seconds.clone(),
+        );
         registry.register("store_failures", "Call records the store writer refused or did not commit in time", m.store_failures.clone());
         registry.register("webhook_deliveries", "Outbox deliveries (business events) answered 2xx", m.webhook_deliveries.clone());
         registry.register(

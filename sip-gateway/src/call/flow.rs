@@ -69,9 +69,15 @@ impl Call {
             MediaEvent::Dtmf { digit, source } => {
                 tracing::info!(%digit, ?source, "DTMF");
                 metrics().dtmf_digits.get_or_create(&SourceLabel { source: format!("{source:?}").to_ascii_lowercase() }).inc();
+                self.turn_ended = Some((std::time::Instant::now(), "dtmf"));
                 self.flow_event(FlowEvent::Digit(digit));
             }
             MediaEvent::PlaybackStarted { id } => {
+                if let Some((at, input)) = self.turn_ended.take() {
+                    let secs = at.elapsed().as_secs_f64();
+                    metrics().turn_seconds.get_or_create(&SourceLabel { source: input.into() }).observe(secs);
+                    tracing::info!(input, turn_ms = format!("{:.1}", secs * 1e3), prompt = id, "next prompt after the caller's turn");
+                }
                 if self.first_response_ms.is_none() {
                     let ms = self.received_at.elapsed().as_millis() as u64;
                     self.first_response_ms = Some(ms);

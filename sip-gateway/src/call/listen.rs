@@ -27,6 +27,17 @@ pub(super) struct Listening {
     pub(super) events: AsrEvents,
     /// When the caller stopped speaking (VAD), for the latency metric.
     ended_at: Option<Instant>,
+    /// The gather's phrases, normalised, for the complete-match check.
+    phrases: Vec<String>,
+    /// The end-of-speech wait was shortened to `complete_timeout_ms`.
+    complete: bool,
+}
+
+/// Lower-case words separated by single spaces, padded with one space on
+/// each side so that `contains(" phrase ")` matches whole words only.
+fn words(text: &str) -> String {
+    let s: String = text.chars().map(|c| if c.is_alphanumeric() || c == '\'' { c.to_ascii_lowercase() } else { ' ' }).collect();
+    format!(" {} ", s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 impl Call {
@@ -51,6 +62,7 @@ impl Call {
 
     fn start_listening(&mut self, phrases: Vec<String>) {
         let Some(recognizer) = self.shared.recognizer.clone() else { return };
+        let normalised = phrases.iter().map(|p| words(p)).filter(|p| p.trim() != "").collect();
         let grammar = Grammar {
             phrases: phrases.into_iter().map(|text| GrammarPhrase { intent: text.clone(), text }).collect(),
             yes_no: false,
@@ -67,7 +79,7 @@ impl Call {
                 if let Some(m) = &self.media {
                     let _ = m.commands.send(MediaCommand::Listen { sink, vad });
                 }
-                self.listening = Some(Listening { events, ended_at: None });
+                self.listening = Some(Listening { events, ended_at: None, phrases: normalised, complete: false });
             }
             Err(e) => self.speech_failed(&e.to_string()),
         }
@@ -93,11 +105,18 @@ impl Call {
     /// The recogniser's answer for the current utterance (None: it went away).
     pub(super) fn handle_asr(&mut self, event: Option<AsrEvent>) {
         match event {
-            Some(AsrEvent::Partial { text }) => tracing::debug!(%text, "partial transcript"),
+            Some(AsrEvent::Partial { text }) => {
+                tracing::debug!(%text, "partial transcript");
+                self.check_complete(&text);
+            }
             Some(AsrEvent::Final { text, confidence }) => {
-                if let Some(at) = self.listening.take().and_then(|l| l.ended_at) {
+                // The turn ended at the VAD's end of speech; a final that
+                // overtook that event (another thread) ends it now.
+                let ended_at = self.listening.take().and_then(|l| l.ended_at);
+                if let Some(at) = ended_at {
                     metrics().asr_seconds.observe(at.elapsed().as_secs_f64());
                 }
+                self.turn_ended = Some((ended_at.unwrap_or_else(Instant::now), "speech"));
                 tracing::info!(%text, confidence, "caller said");
                 let node = self.node.clone().unwrap_or_default();
                 self.recorder.step(StepKind::Transcript, &node, text.clone(), Some(f64::from(confidence)));
@@ -105,6 +124,23 @@ impl Call {
             }
             Some(AsrEvent::Error(e)) => self.speech_failed(&e.to_string()),
             None => self.speech_failed("recogniser stream closed"),
+        }
+    }
+
+    /// VoiceXML `completetimeout`: once the words so far contain one of
+    /// the gather's phrases, a shorter silence ends the utterance. Asked
+    /// once per utterance; the media shard applies it from its next frame.
+    fn check_complete(&mut self, partial: &str) {
+        let timeout = self.shared.config.speech.complete_timeout_ms;
+        let Some(l) = self.listening.as_mut().filter(|l| !l.complete && timeout > 0) else { return };
+        let heard = words(partial);
+        if !l.phrases.iter().any(|p| heard.contains(p.as_str())) {
+            return;
+        }
+        l.complete = true;
+        tracing::debug!(%partial, timeout_ms = timeout, "complete match: shorter end-of-speech wait");
+        if let Some(m) = &self.media {
+            let _ = m.commands.send(MediaCommand::SetEndOfSpeech(std::time::Duration::from_millis(timeout)));
         }
     }
 

@@ -157,6 +157,9 @@ pub(crate) struct Call {
     prompt_seq: u64,
     current_prompt: Option<u64>,
     first_response_ms: Option<u64>,
+    /// When the caller's last turn ended (VAD end of speech or a digit) and
+    /// how, until the next prompt's first packet (`turn_seconds`).
+    turn_ended: Option<(std::time::Instant, &'static str)>,
     node: Option<String>,
     refer: Option<PendingRefer>,
     outcome: Option<Outcome>,
@@ -235,6 +238,7 @@ impl Call {
             prompt_seq: 0,
             current_prompt: None,
             first_response_ms: None,
+            turn_ended: None,
             node: None,
             refer: None,
             outcome: None,
@@ -384,6 +388,7 @@ impl Call {
                     mx.rtp_packets_sent.inc_by(stats.packets_sent);
                     mx.rtp_packets_received.inc_by(stats.packets_received);
                     mx.rtp_packets_lost.inc_by(stats.lost);
+                    mx.prompt_underruns.inc_by(stats.playback_underruns);
                     if stats.packets_received > 1 {
                         mx.rtp_jitter_seconds.observe(f64::from(stats.jitter_us) / 1e6);
                     }
