@@ -153,7 +153,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "target" / "bench-speech-latency"))
     ap.add_argument("--bin", default=str(BIN), help="the gateway binary (CI's smoke run uses the debug one)")
     a = ap.parse_args()
-    work = Path(a.out)
+    work = Path(a.out).resolve()
     work.mkdir(parents=True, exist_ok=True)
     gw, target = start_gateway(a.bin, work, a.end_of_speech_ms, a.complete_timeout_ms)
     pcap = work / "turns.pcap"
