@@ -78,6 +78,13 @@ pub enum MediaCommand {
         sink: crate::asr::AudioSink,
         vad: crate::vad::VadConfig,
     },
+    /// Listen for one utterance without a recogniser yet: the tap keeps the
+    /// audio from the onset (`SpeechStarted` follows) until `Attach`.
+    Detect {
+        vad: crate::vad::VadConfig,
+    },
+    /// The recogniser for the utterance `Detect` is keeping.
+    Attach(crate::asr::AudioSink),
     /// Change the end-of-speech silence of the utterance being listened to
     /// (VoiceXML `completetimeout` once the words match the grammar).
     SetEndOfSpeech(std::time::Duration),

@@ -262,6 +262,22 @@ impl Shard {
                 }
                 Err(e) => tracing::warn!(error = %e, "speech tap not started"),
             },
+            MediaCommand::Detect { vad } => match SpeechTap::detect(vad) {
+                Ok(tap) => {
+                    slot.tap = Some(tap);
+                    slot.session.set_audio_tap(true);
+                }
+                Err(e) => tracing::warn!(error = %e, "speech tap not started"),
+            },
+            MediaCommand::Attach(sink) => {
+                if let Some(tap) = slot.tap.as_mut() {
+                    tap.attach(sink);
+                    if tap.is_done() {
+                        slot.tap = None;
+                        slot.session.set_audio_tap(false);
+                    }
+                }
+            }
             MediaCommand::SetEndOfSpeech(silence) => {
                 if let Some(tap) = slot.tap.as_mut() {
                     tap.set_end_of_speech(silence);

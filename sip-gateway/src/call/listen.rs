@@ -1,9 +1,11 @@
 //! Speech input of a call (issue #5, DESIGN.md §1): while the flow gathers
 //! with `speech: true`, one recogniser stream per utterance. The media
-//! shard's speech tap resamples the caller to 16 kHz, runs the VAD and
-//! feeds the stream from the onset (pre-roll included); the call hears
-//! `SpeechStarted` (→ barge-in through the runner) and the recogniser's
-//! final (→ `FlowEvent::Speech`, a transcript step).
+//! shard's speech tap resamples the caller to 16 kHz and runs the VAD; the
+//! call hears `SpeechStarted` (→ barge-in through the runner), and only
+//! then starts the recogniser, which the tap feeds from the onset (pre-roll
+//! included, kept while it started): a decoder or vendor stream is held
+//! per caller who talks, not per caller listening to a prompt. The
+//! recogniser's final becomes `FlowEvent::Speech` and a transcript step.
 //!
 //! Failure: a recogniser that cannot start or errors makes the gather fall
 //! back to keys — speech stays off for the rest of the call, the caller
@@ -24,7 +26,10 @@ use crate::store::StepKind;
 
 /// One utterance being recognised.
 pub(super) struct Listening {
-    pub(super) events: AsrEvents,
+    /// The recogniser's events, once the caller started speaking.
+    pub(super) events: Option<AsrEvents>,
+    grammar: Grammar,
+    language: String,
     /// When the caller stopped speaking (VAD), for the latency metric.
     ended_at: Option<Instant>,
     /// The gather's phrases, normalised, for the complete-match check.
@@ -61,7 +66,9 @@ impl Call {
     }
 
     fn start_listening(&mut self, phrases: Vec<String>) {
-        let Some(recognizer) = self.shared.recognizer.clone() else { return };
+        if self.shared.recognizer.is_none() {
+            return;
+        }
         let normalised = phrases.iter().map(|p| words(p)).filter(|p| p.trim() != "").collect();
         let grammar = Grammar {
             phrases: phrases.into_iter().map(|text| GrammarPhrase { intent: text.clone(), text }).collect(),
@@ -69,17 +76,28 @@ impl Call {
             digits: false,
         };
         let language = self.language();
-        match recognizer.start(&grammar, &language) {
+        let vad = VadConfig {
+            end_of_speech_silence: std::time::Duration::from_millis(self.shared.config.speech.end_of_speech_ms),
+            ..VadConfig::default()
+        };
+        if let Some(m) = &self.media {
+            let _ = m.commands.send(MediaCommand::Detect { vad });
+        }
+        self.listening = Some(Listening { events: None, grammar, language, ended_at: None, phrases: normalised, complete: false });
+    }
+
+    /// The caller started speaking: start the recogniser and hand its sink
+    /// to the tap, which has kept the audio since the onset.
+    fn start_recognizer(&mut self) {
+        let Some(recognizer) = self.shared.recognizer.clone() else { return };
+        let Some(l) = self.listening.as_mut().filter(|l| l.events.is_none()) else { return };
+        match recognizer.start(&l.grammar, &l.language) {
             Ok(stream) => {
                 let (sink, events) = stream.split();
-                let vad = VadConfig {
-                    end_of_speech_silence: std::time::Duration::from_millis(self.shared.config.speech.end_of_speech_ms),
-                    ..VadConfig::default()
-                };
+                l.events = Some(events);
                 if let Some(m) = &self.media {
-                    let _ = m.commands.send(MediaCommand::Listen { sink, vad });
+                    let _ = m.commands.send(MediaCommand::Attach(sink));
                 }
-                self.listening = Some(Listening { events, ended_at: None, phrases: normalised, complete: false });
             }
             Err(e) => self.speech_failed(&e.to_string()),
         }
@@ -96,6 +114,7 @@ impl Call {
     pub(super) fn speech_activity(&mut self, started: bool) {
         if started {
             metrics().speech_starts.inc();
+            self.start_recognizer();
             self.flow_event(FlowEvent::SpeechStarted);
         } else if let Some(l) = self.listening.as_mut() {
             l.ended_at = Some(Instant::now());

@@ -300,8 +300,8 @@ impl Call {
                 }
             };
             let asr_events = async {
-                match self.listening.as_mut() {
-                    Some(l) => l.events.next().await,
+                match self.listening.as_mut().and_then(|l| l.events.as_mut()) {
+                    Some(events) => events.next().await,
                     None => std::future::pending().await,
                 }
             };
