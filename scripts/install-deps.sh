@@ -23,3 +23,6 @@ fi
 # The built-in offline recogniser: PocketSphinx 5.1.1 (static C library and
 # en-US model) into target/pocketsphinx; media/pocketsphinx-sys links it.
 bash "$(dirname "$0")/install-pocketsphinx.sh"
+# The OpenAI-compatible ASR adapter's test against a real model: a venv with
+# faster-whisper and Whisper tiny.en in target/whisper-venv.
+bash "$(dirname "$0")/install-whisper.sh"

@@ -487,3 +487,36 @@ pub fn udp_exchange(to: SocketAddr, msg: &[u8], wait: Duration) -> Option<String
     let n = s.recv(&mut buf).ok()?;
     Some(String::from_utf8_lossy(&buf[..n]).to_string())
 }
+
+/// scripts/whisper_server.py (faster-whisper, Whisper tiny.en: an
+/// OpenAI-compatible transcription server over a real model), killed on drop.
+pub struct WhisperServer {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl WhisperServer {
+    pub fn start() -> Self {
+        let venv = std::env::var_os("WHISPER_VENV").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target/whisper-venv"));
+        let python = venv.join("bin/python");
+        assert!(python.is_file(), "{} missing: run scripts/install-whisper.sh (make deps)", python.display());
+        let mut child = Command::new(python)
+            .arg(repo_root().join("scripts/whisper_server.py"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start whisper_server.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("ready line");
+        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("whisper_server ready line {line:?}: {e}"));
+        let addr = ready["listen"].as_str().and_then(|a| a.parse().ok()).expect("listen address");
+        Self { child, addr }
+    }
+}
+
+impl Drop for WhisperServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
