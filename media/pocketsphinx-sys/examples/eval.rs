@@ -33,9 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let combined = intents().digits();
     let intents_only = intents();
     let digits_only = KeywordGrammar::new().digits();
-    // PS_OPTIONS="dither=yes,remove_noise=no": extra decoder parameters.
+    // PS_OPTIONS="dither=yes;remove_noise=no": extra decoder parameters.
     let opts_env = std::env::var("PS_OPTIONS").unwrap_or_default();
-    let options: Vec<(&str, &str)> = opts_env.split(',').filter_map(|kv| kv.split_once('=')).collect();
+    let options: Vec<(&str, &str)> = opts_env.split(';').filter_map(|kv| kv.split_once('=')).collect();
     let fold = args.iter().any(|a| a == "--fold");
     let t = Instant::now();
     let mut dec = Decoder::with_options(&default_model_dir(), &options)?;
@@ -74,8 +74,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (true, false) => (&mut dec_i, &intents_only),
         };
         let t = Instant::now();
-        let hyp = dec.decode(&samples)?;
+        let hyp = if std::env::var_os("STREAM").is_some() {
+            // As the recogniser thread feeds it: 100 ms chunks, not a whole utterance.
+            dec.start_utt()?;
+            for c in samples.chunks(1600) {
+                dec.process_raw(c, false)?;
+            }
+            dec.end_utt()?;
+            dec.hyp()
+        } else {
+            dec.decode(&samples)?
+        };
         times.push(t.elapsed().as_secs_f64() * 1e3);
+        if std::env::var_os("SHOW_CMN").is_some() {
+            println!("CMN {name}: {:?}", dec.cmn(false));
+        }
         let text = hyp.as_ref().map(|h| h.text.clone()).unwrap_or_default();
         let conf = hyp.as_ref().map(|h| h.posterior).unwrap_or(0.0);
         let got = match grammar.classify(&text) {

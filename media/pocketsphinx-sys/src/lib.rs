@@ -54,6 +54,7 @@ pub mod ffi {
         pub fn ps_get_logmath(ps: *mut ps_decoder_t) -> *mut logmath_t;
         pub fn logmath_exp(lmath: *mut logmath_t, logb_p: c_int) -> c_double;
         pub fn err_set_loglevel_str(lvl: *const c_char) -> *const c_char;
+        pub fn ps_get_cmn(ps: *mut ps_decoder_t, update: c_int) -> *const c_char;
     }
 }
 
@@ -211,6 +212,18 @@ impl Decoder {
             p.clamp(0.0, 1.0)
         };
         Some(Hypothesis { text, score, posterior })
+    }
+
+    /// The current cepstral mean (the channel estimate of live CMN), as
+    /// `cmninit` takes it; `update`: from the utterance so far.
+    pub fn cmn(&mut self, update: bool) -> Option<String> {
+        // SAFETY: live decoder; the string is owned by the decoder and copied at once.
+        let p = unsafe { ffi::ps_get_cmn(self.ps.as_ptr(), c_int::from(update)) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: non-NULL, NUL-terminated, alive until the next decoder call.
+        Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
     }
 
     /// Decodes a whole utterance in one go.
