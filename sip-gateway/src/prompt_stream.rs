@@ -36,7 +36,8 @@ enum Inner {
 struct Streamed {
     stream: SpeechStream,
     resampler: Option<StreamResampler>,
-    /// Where the finished rendering goes: (cache, engine, text, voice).
+    /// Where the finished rendering goes: (cache, engine, text, voice);
+    /// taken when stored.
     cache: Option<(Arc<PromptCache>, String, String, Voice)>,
     /// Everything emitted so far, for the cache (dropped past the bound).
     whole: Option<Vec<i16>>,
@@ -49,13 +50,13 @@ impl PromptStream {
         Self { inner: Inner::Whole(Some(pcm)) }
     }
 
-    /// A vendor stream at any rate; stored in `cache` under `engine` once
-    /// complete, when `cache` is given (a fresh primary rendering).
-    pub fn streamed(stream: SpeechStream, cache: Option<(Arc<PromptCache>, String, String, Voice)>) -> Result<Self, SpeechError> {
+    /// A vendor stream at any rate, stored in the cache as `(cache, engine,
+    /// text, voice)` once it has ended cleanly.
+    pub fn streamed(stream: SpeechStream, cache: (Arc<PromptCache>, String, String, Voice)) -> Result<Self, SpeechError> {
         let rate = stream.rate();
         let resampler = if rate == CALL_RATE { None } else { Some(StreamResampler::new(rate, CALL_RATE, block(rate))?) };
-        let whole = cache.as_ref().map(|_| Vec::new());
-        Ok(Self { inner: Inner::Streamed(Box::new(Streamed { stream, resampler, cache, whole, ended: false })) })
+        let streamed = Streamed { stream, resampler, cache: Some(cache), whole: Some(Vec::new()), ended: false };
+        Ok(Self { inner: Inner::Streamed(Box::new(streamed)) })
     }
 
     /// Whether more than one chunk may come (the media leg must be told

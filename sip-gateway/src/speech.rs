@@ -114,7 +114,7 @@ impl Prompter {
         }
         debug_assert_eq!(source, prompts::RenderSource::Primary);
         let cache = (self.cache.clone(), fallback.primary().name().to_owned(), text.to_owned(), voice);
-        PromptStream::streamed(stream, Some(cache))
+        PromptStream::streamed(stream, cache)
     }
 
     pub async fn play(&self, id: &str, language: &str) -> Result<Pcm, SpeechError> {

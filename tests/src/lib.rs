@@ -520,3 +520,22 @@ impl Drop for WhisperServer {
         let _ = self.child.wait();
     }
 }
+
+/// Runs a benchmark harness (`scripts/<script>`) with `args`, the debug
+/// gateway binary and a scratch output dir; asserts it succeeded and
+/// returns the JSON report it printed.
+pub fn run_bench_harness(script: &str, args: &[&str]) -> serde_json::Value {
+    let dir = Scratch::new(script.trim_end_matches(".py"));
+    let out = Command::new("python3")
+        .arg(repo_root().join("scripts").join(script))
+        .args(args)
+        .arg("--bin")
+        .arg(gateway_binary())
+        .arg("--out")
+        .arg(&dir.0)
+        .output()
+        .expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "harness failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout).expect("JSON report on stdout")
+}

@@ -2,25 +2,11 @@
 //! debug binary). Figures come from full runs recorded in BENCHMARKS.md,
 //! never from assertions here.
 
-use std::process::Command;
-
-use centralita_e2e::{gateway_binary, repo_root, Scratch};
+use centralita_e2e::run_bench_harness;
 
 #[test]
 fn load_harness_smoke_run_completes_with_no_failed_calls() {
-    let dir = Scratch::new("benchload");
-    let out = Command::new("python3")
-        .arg(repo_root().join("scripts/bench_load.py"))
-        .arg("--smoke")
-        .arg("--bin")
-        .arg(gateway_binary())
-        .arg("--out")
-        .arg(&dir.0)
-        .output()
-        .expect("python3");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "harness failed:\n{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report on stdout");
+    let report = run_bench_harness("bench_load.py", &["--smoke"]);
     let level = &report["levels"][0];
     assert_eq!(level["failed"], 0, "{report}");
     // The report carries every figure the full run records.

@@ -4,7 +4,7 @@
 //!
 //!     python3 scripts/asr_eval.py target/asr-eval
 //!     cargo run --release -p pocketsphinx-sys --example eval -- target/asr-eval [--split] [-v]
-use pocketsphinx_sys::grammar::{KeywordGrammar, Match};
+use pocketsphinx_sys::grammar::KeywordGrammar;
 use pocketsphinx_sys::{default_model_dir, Decoder};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -91,11 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let text = hyp.as_ref().map(|h| h.text.clone()).unwrap_or_default();
         let conf = hyp.as_ref().map(|h| h.posterior).unwrap_or(0.0);
-        let got = match grammar.classify(&text) {
-            Some(Match::Label(l)) => l,
-            Some(Match::Digits(d)) => format!("digits:{d}"),
-            None => "-".into(),
-        };
+        let got = grammar.manifest_label(&text);
         if label == "-" {
             negatives += 1;
             if got != "-" {

@@ -104,6 +104,16 @@ impl KeywordGrammar {
         }
         None
     }
+
+    /// [`Self::classify`] as `scripts/asr_eval.py` labels its clips: the
+    /// label, `digits:<digits>`, or `-` for nothing recognised.
+    pub fn manifest_label(&self, hyp: &str) -> String {
+        match self.classify(hyp) {
+            Some(Match::Label(l)) => l,
+            Some(Match::Digits(d)) => format!("digits:{d}"),
+            None => "-".into(),
+        }
+    }
 }
 
 #[cfg(test)]
