@@ -32,7 +32,7 @@ pub struct Config {
     pub prompts: PromptsConfig,
     pub trunks: Vec<TrunkConfig>,
     /// `[events]`: where the outbox delivers business events (signed webhooks).
-    pub events: crate::outbox::EventsConfig,
+    pub events: crate::outbox_dispatcher::EventsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,7 +252,7 @@ impl Config {
         if let Some(t) = &self.flows.pinned_time {
             humantime::parse_rfc3339_weak(t).map_err(|e| format!("[flows].pinned_time: {e} (want e.g. 2026-11-24T15:00:00Z)"))?;
         }
-        crate::refer::parse_sip_uri(&self.transfer.agent_uri).map_err(|e| format!("[transfer].agent_uri: {e}"))?;
+        crate::sip::refer::parse_sip_uri(&self.transfer.agent_uri).map_err(|e| format!("[transfer].agent_uri: {e}"))?;
         Ok(())
     }
 

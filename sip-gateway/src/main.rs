@@ -8,10 +8,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sip_gateway::call::{FlowStore, Shared, Spawner};
 use sip_gateway::config::Config;
-use sip_gateway::endpoint::Endpoint;
+use sip_gateway::sip::endpoint::Endpoint;
 use sip_gateway::registry::Registry;
 use sip_gateway::speech::Prompter;
-use sip_gateway::transport::Transports;
+use sip_gateway::sip::transport::Transports;
 use tokio::sync::mpsc;
 
 #[derive(Parser)]
@@ -166,7 +166,7 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     }
     let (records, _records_task) = sip_gateway::store::StoreWriter::spawn(store.clone(), 65_536);
     // Business events leave through the outbox: signed, retried, at least once.
-    let events = sip_gateway::outbox::OutboxDispatcher::spawn(store.clone(), &cfg.events).context("starting the outbox dispatcher")?;
+    let events = sip_gateway::outbox_dispatcher::OutboxDispatcher::spawn(store.clone(), &cfg.events).context("starting the outbox dispatcher")?;
     let shared =
         Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media, records, recognizer });
 
@@ -195,7 +195,7 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     });
 
     let creds = cfg.trunk_credentials();
-    let digest = (!creds.is_empty()).then(|| sip_gateway::auth::DigestAuth::new("centralita", creds));
+    let digest = (!creds.is_empty()).then(|| sip_gateway::sip::digest::DigestAuth::new("centralita", creds));
     let shutdown_tx = cmd_tx.clone();
     let endpoint = Endpoint::new(transports, Arc::new(Spawner(shared)), cmd_tx, cfg.source_acl(), digest);
     let ep = tokio::spawn(endpoint.run(inbound_rx, cmd_rx));
@@ -212,7 +212,7 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     // Graceful shutdown: new calls get 503, active ones a BYE; wait for
     // them (bounded), then give the BYEs a moment on the wire.
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    if shutdown_tx.send(sip_gateway::endpoint::EndpointCommand::Shutdown { done: done_tx }).await.is_ok() {
+    if shutdown_tx.send(sip_gateway::sip::endpoint::EndpointCommand::Shutdown { done: done_tx }).await.is_ok() {
         match tokio::time::timeout(std::time::Duration::from_secs(10), done_rx).await {
             Ok(_) => tracing::info!("all calls ended"),
             Err(_) => tracing::warn!("calls still active after 10 s; exiting anyway"),

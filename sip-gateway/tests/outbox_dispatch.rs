@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sip_gateway::outbox::{verify_signature, DispatchStats, EventsConfig, OutboxDispatcher};
+use sip_gateway::outbox_dispatcher::{verify_signature, DispatchStats, EventsConfig, OutboxDispatcher};
 use sip_gateway::store::{BusinessEvent, EventKind, Store};
 use tokio::sync::{mpsc, watch, Notify};
 

@@ -61,11 +61,11 @@ fn an_order_is_delivered_signed_and_retried_after_a_500() {
         assert_eq!(header(d, "idempotency-key"), "cart-17");
         let ts = header(d, "x-centralita-timestamp");
         assert!(
-            sip_gateway::outbox::verify_signature("s3cret", ts, d.body.as_bytes(), header(d, "x-centralita-signature")),
+            sip_gateway::outbox_dispatcher::verify_signature("s3cret", ts, d.body.as_bytes(), header(d, "x-centralita-signature")),
             "signature must verify: {:?}",
             d.headers
         );
-        assert!(!sip_gateway::outbox::verify_signature("wrong", ts, d.body.as_bytes(), header(d, "x-centralita-signature")));
+        assert!(!sip_gateway::outbox_dispatcher::verify_signature("wrong", ts, d.body.as_bytes(), header(d, "x-centralita-signature")));
         let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
         assert_eq!(body["kind"], "order", "{body}");
     }

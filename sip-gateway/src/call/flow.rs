@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{Call, Outcome, PendingRefer, Phase};
 use crate::metrics::{metrics, SourceLabel};
 use crate::prompt_stream::PromptStream;
-use crate::refer::{parse_sip_uri, user_to_user, ReferTo};
+use crate::sip::refer::{parse_sip_uri, user_to_user, ReferTo};
 use crate::store::{StepKind, SurveyKind, TransferMode};
 
 impl Call {

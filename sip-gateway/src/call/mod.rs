@@ -26,13 +26,13 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::dialog::Dialog;
-use crate::endpoint::{CallSignal, CallSpawner, EndpointCommand, IncomingCall};
+use crate::sip::dialog::Dialog;
+use crate::sip::endpoint::{CallSignal, CallSpawner, EndpointCommand, IncomingCall};
 use crate::registry::{CallInfo, Registry};
-use crate::sdp::Negotiated;
+use crate::sip::sdp::Negotiated;
 use crate::speech::Prompter;
-use crate::transaction::TransactionKey;
-use crate::transport::Flow as SipFlow;
+use crate::sip::transaction::TransactionKey;
+use crate::sip::transport::SipFlow;
 
 pub use crate::flows::FlowStore;
 

@@ -26,12 +26,12 @@ use tracing::Instrument;
 use super::record::{new_call_in, unix_ms};
 use super::{Call, Outcome, Phase, Shared};
 use crate::config::TrunkConfig;
-use crate::dialog::Dialog;
-use crate::endpoint::{CallSignal, EndpointCommand};
+use crate::sip::dialog::Dialog;
+use crate::sip::endpoint::{CallSignal, EndpointCommand};
 use crate::sip::headers;
 use crate::store::{Direction, Store, StoreError};
-use crate::transaction::TransactionKey;
-use crate::transport::Flow as SipFlow;
+use crate::sip::transaction::TransactionKey;
+use crate::sip::transport::SipFlow;
 
 /// How long to wait for the 487 after our CANCEL before giving up.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
@@ -167,7 +167,7 @@ fn build_invite(request_uri: &str, from_user: &str, local: SocketAddr, call_id: 
     hs.push(Header::CallId(rsip::headers::CallId::new(call_id)));
     hs.push(Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} INVITE"))));
     hs.push(Header::Contact(rsip::headers::Contact::new(format!("<sip:centralita@{local}>"))));
-    hs.push(Header::Allow(rsip::headers::Allow::new(crate::transport::ALLOW)));
+    hs.push(Header::Allow(rsip::headers::Allow::new(crate::sip::transport::ALLOW)));
     hs.push(Header::UserAgent(rsip::headers::UserAgent::new(concat!("Centralita/", env!("CARGO_PKG_VERSION")))));
     Ok(Request { method: Method::Invite, uri, version: rsip::Version::V2, headers: hs, body: Vec::new() })
 }
@@ -192,7 +192,7 @@ impl Call {
         me: mpsc::Sender<CallSignal>,
         spec: Outbound,
     ) -> Self {
-        let incoming = crate::endpoint::IncomingCall {
+        let incoming = crate::sip::endpoint::IncomingCall {
             key: TransactionKey::from_request(&invite).expect("our INVITE has a branch"),
             invite,
             flow,
@@ -321,7 +321,7 @@ impl Call {
             let _ = self.endpoint.try_send(EndpointCommand::Transmit { request: ack.clone(), flow });
             self.outbound_ack = Some(ack);
         }
-        match crate::sdp::parse(&ok.body).and_then(|a| crate::sdp::negotiate(&a)) {
+        match crate::sip::sdp::parse(&ok.body).and_then(|a| crate::sip::sdp::negotiate(&a)) {
             Ok(n) => {
                 self.negotiated = Some(n);
                 self.start_media();
@@ -356,7 +356,7 @@ impl Call {
         }) else {
             return false;
         };
-        let Some(answer) = crate::auth::answer_challenge(&value, &Method::Invite, &self.invite.uri, &user, &pass) else { return false };
+        let Some(answer) = crate::sip::digest::answer_challenge(&value, &Method::Invite, &self.invite.uri, &user, &pass) else { return false };
         // Same Call-ID and From tag, CSeq + 1, a new branch (§22.2, §8.1.3.5).
         let cseq = headers::cseq(&self.invite.headers).map_or(1, |c| c.0) + 1;
         let mut hs: Vec<Header> = self.invite.headers.iter().cloned().collect();

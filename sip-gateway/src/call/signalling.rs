@@ -11,12 +11,12 @@ use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Request, StatusCode};
 
 use super::{Call, Outcome, Phase};
-use crate::dialog::Dialog;
-use crate::endpoint::{CallSignal, EndpointCommand};
-use crate::sdp::{self, SdpError};
+use crate::sip::dialog::Dialog;
+use crate::sip::endpoint::{CallSignal, EndpointCommand};
+use crate::sip::sdp::{self, SdpError};
 use crate::sip::headers::{self, header_value, make_response, status_with_reason};
-use crate::transaction::TransactionKey;
-use crate::transport::Flow as SipFlow;
+use crate::sip::transaction::TransactionKey;
+use crate::sip::transport::SipFlow;
 
 impl Call {
     fn media_ip(&self) -> IpAddr {
@@ -73,7 +73,7 @@ impl Call {
         if let Some(d) = &self.dialog {
             resp.headers.push(Header::Contact(rsip::headers::Contact::new(d.contact())));
         }
-        resp.headers.push(Header::Allow(rsip::headers::Allow::new(crate::transport::ALLOW)));
+        resp.headers.push(Header::Allow(rsip::headers::Allow::new(crate::sip::transport::ALLOW)));
         resp.headers.push(Header::Supported(rsip::headers::Supported::new("replaces, norefersub")));
     }
 
@@ -198,7 +198,7 @@ impl Call {
             }
             _ => {
                 let mut r = make_response(&req, StatusCode::MethodNotAllowed, None);
-                r.headers.push(Header::Allow(rsip::headers::Allow::new(crate::transport::ALLOW)));
+                r.headers.push(Header::Allow(rsip::headers::Allow::new(crate::sip::transport::ALLOW)));
                 self.respond(key, r);
             }
         }
@@ -271,7 +271,7 @@ impl Call {
         }
         self.respond(key, make_response(&req, StatusCode::OK, None));
         let Some(_) = self.refer.as_ref() else { return };
-        match crate::refer::sipfrag_status(&req.body) {
+        match crate::sip::refer::sipfrag_status(&req.body) {
             Ok(code) if code < 200 => tracing::debug!(code, "transfer progress"),
             Ok(code) if code < 300 => {
                 tracing::info!(code, "transfer succeeded");

@@ -27,7 +27,7 @@ mod outbox;
 mod read;
 mod records;
 mod schema;
-mod write;
+mod record_sql;
 mod writer;
 
 pub use kpi::{GroupBy, KpiGroup, KpiQuery, KpiReport, Kpis};
@@ -130,7 +130,7 @@ impl Store {
     /// nothing (a duplicate idempotency key, an unknown or already ended call).
     pub async fn write(&self, record: Record) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let changed = write::apply(&mut tx, &record).await?;
+        let changed = record_sql::apply(&mut tx, &record).await?;
         tx.commit().await?;
         Ok(changed)
     }

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::records::Record;
-use super::{write, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 
 /// Most records in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -113,7 +113,7 @@ async fn write_group(store: &Store, batch: &[Msg]) -> Result<Vec<bool>> {
     let mut tx = store.pool().begin().await?;
     let mut changed = Vec::with_capacity(batch.len());
     for msg in batch {
-        changed.push(write::apply(&mut tx, &msg.record).await?);
+        changed.push(super::record_sql::apply(&mut tx, &msg.record).await?);
     }
     tx.commit().await?;
     Ok(changed)

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use rsip::{Header, Method};
 
 use super::{drain, drive, drive_into, invite, ms, parse, response, Log, INVITE};
-use crate::transaction::{InviteServerState, InviteServerTransaction, TimerConfig, TransactionEvent};
+use crate::sip::transaction::{InviteServerState, InviteServerTransaction, TimerConfig, TransactionEvent};
 
 fn server(reliable: bool) -> (InviteServerTransaction, Instant) {
     let t0 = Instant::now();

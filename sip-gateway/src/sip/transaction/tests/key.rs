@@ -2,7 +2,7 @@
 //! fallback.
 
 use super::{bye, invite, parse, response, INVITE};
-use crate::transaction::{InviteClientTransaction, TimerConfig, TransactionError, TransactionKey};
+use crate::sip::transaction::{InviteClientTransaction, TimerConfig, TransactionError, TransactionKey};
 use std::time::Instant;
 
 fn with_method(text: &str, method: &str) -> String {

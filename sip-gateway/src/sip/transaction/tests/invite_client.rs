@@ -6,7 +6,7 @@ use rsip::headers::UntypedHeader;
 use rsip::{Header, Method};
 
 use super::{drain, drive, drive_into, invite, ms, response};
-use crate::transaction::{InviteClientState, InviteClientTransaction, TimerConfig, TransactionEvent, TransactionKey};
+use crate::sip::transaction::{InviteClientState, InviteClientTransaction, TimerConfig, TransactionEvent, TransactionKey};
 
 fn client(reliable: bool) -> (InviteClientTransaction, Instant) {
     let t0 = Instant::now();

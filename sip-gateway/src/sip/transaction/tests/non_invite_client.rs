@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{bye, drain, drive, drive_into, ms, response};
-use crate::transaction::{NonInviteClientState, NonInviteClientTransaction, TimerConfig, TransactionEvent};
+use crate::sip::transaction::{NonInviteClientState, NonInviteClientTransaction, TimerConfig, TransactionEvent};
 
 fn client(reliable: bool) -> (NonInviteClientTransaction, Instant) {
     let t0 = Instant::now();

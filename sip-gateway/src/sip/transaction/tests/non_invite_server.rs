@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{bye, drive, ms, response};
-use crate::transaction::{NonInviteServerState, NonInviteServerTransaction, TimerConfig, TransactionEvent};
+use crate::sip::transaction::{NonInviteServerState, NonInviteServerTransaction, TimerConfig, TransactionEvent};
 
 fn server(reliable: bool) -> (NonInviteServerTransaction, Instant) {
     let t0 = Instant::now();

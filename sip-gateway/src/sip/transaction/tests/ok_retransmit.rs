@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{drain, drive, drive_into, invite, ms, response};
-use crate::transaction::{Ok2xxRetransmitter, TimerConfig, TransactionEvent};
+use crate::sip::transaction::{Ok2xxRetransmitter, TimerConfig, TransactionEvent};
 
 fn ok(reliable: bool) -> (Ok2xxRetransmitter, Instant) {
     let t0 = Instant::now();

@@ -17,11 +17,11 @@ use tracing::{debug, info, warn};
 
 use crate::sip::headers::{self, make_response, status_with_reason};
 use crate::sip::wire;
-use crate::transaction::{
+use crate::sip::transaction::{
     InviteClientTransaction, InviteServerState, InviteServerTransaction, NonInviteClientTransaction, NonInviteServerTransaction,
     Ok2xxRetransmitter, TimerConfig, Transaction, TransactionEvent, TransactionKey,
 };
-use crate::transport::{Flow, Inbound, Transports, ALLOW};
+use crate::sip::transport::{SipFlow, Inbound, Transports, ALLOW};
 
 /// What the endpoint tells a call task.
 #[derive(Debug)]
@@ -53,7 +53,7 @@ pub enum EndpointCommand {
     /// Sends an in-dialog request; responses come back as CallSignal.
     SendRequest {
         request: Request,
-        flow: Flow,
+        flow: SipFlow,
         owner: mpsc::Sender<CallSignal>,
     },
     /// Starts an outbound call (RFC 3261 §17.1.1 INVITE client
@@ -61,14 +61,14 @@ pub enum EndpointCommand {
     /// responses and the callee's in-dialog requests reach it.
     SendInvite {
         request: Request,
-        flow: Flow,
+        flow: SipFlow,
         owner: mpsc::Sender<CallSignal>,
     },
     /// Sends a request outside any transaction: the ACK for a 2xx
     /// (§13.2.2.4), which the TU, not the INVITE transaction, sends.
     Transmit {
         request: Request,
-        flow: Flow,
+        flow: SipFlow,
     },
     CallEnded {
         call_id: String,
@@ -84,7 +84,7 @@ pub enum EndpointCommand {
 pub struct IncomingCall {
     pub invite: Request,
     pub key: TransactionKey,
-    pub flow: Flow,
+    pub flow: SipFlow,
     pub local_addr: std::net::SocketAddr,
     pub endpoint: mpsc::Sender<EndpointCommand>,
 }
@@ -122,7 +122,7 @@ impl Ord for TimerEntry {
 
 struct ServerInvite {
     tx: InviteServerTransaction,
-    flow: Flow,
+    flow: SipFlow,
     call_id: String,
     final_sent: bool,
 }
@@ -180,7 +180,7 @@ impl Transaction for ClientTx {
 
 struct Client {
     tx: ClientTx,
-    flow: Flow,
+    flow: SipFlow,
     owner: mpsc::Sender<CallSignal>,
     method: Method,
     cseq: u32,
@@ -190,9 +190,9 @@ pub struct Endpoint {
     transports: Transports,
     timers_cfg: TimerConfig,
     invite_servers: HashMap<TransactionKey, ServerInvite>,
-    servers: HashMap<TransactionKey, (NonInviteServerTransaction, Flow)>,
+    servers: HashMap<TransactionKey, (NonInviteServerTransaction, SipFlow)>,
     clients: HashMap<TransactionKey, Client>,
-    ok2xx: HashMap<(String, u32), (Ok2xxRetransmitter, Flow)>,
+    ok2xx: HashMap<(String, u32), (Ok2xxRetransmitter, SipFlow)>,
     calls: HashMap<String, mpsc::Sender<CallSignal>>,
     heap: BinaryHeap<Reverse<TimerEntry>>,
     seq: u64,
@@ -201,7 +201,7 @@ pub struct Endpoint {
     /// Networks allowed to start calls ([[trunks]] allow); None = any.
     acl: Option<Vec<ipnet::IpNet>>,
     /// Digest credentials of trunks; sources outside the ACL must answer.
-    digest: Option<crate::auth::DigestAuth>,
+    digest: Option<crate::sip::digest::DigestAuth>,
     /// Set by a shutdown: who to tell once the last call has ended.
     draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -216,7 +216,7 @@ impl Endpoint {
         spawner: Arc<dyn CallSpawner>,
         commands_tx: mpsc::Sender<EndpointCommand>,
         acl: Option<Vec<ipnet::IpNet>>,
-        digest: Option<crate::auth::DigestAuth>,
+        digest: Option<crate::sip::digest::DigestAuth>,
     ) -> Self {
         Self {
             transports,
@@ -355,11 +355,11 @@ impl Endpoint {
 
     /// Responses over UDP go where the top Via says (§18.2.2, RFC 3581);
     /// over TCP, back on the connection the request came on.
-    fn send_response(&self, flow: Flow, resp: &Response) {
+    fn send_response(&self, flow: SipFlow, resp: &Response) {
         let code = resp.status_code.code().to_string();
         crate::metrics::metrics().sip_responses.get_or_create(&crate::metrics::CodeLabel { code }).inc();
         let flow = match flow {
-            Flow::Udp { listener, remote } => Flow::Udp { listener, remote: headers::response_destination(resp).unwrap_or(remote) },
+            SipFlow::Udp { listener, remote } => SipFlow::Udp { listener, remote: headers::response_destination(resp).unwrap_or(remote) },
             tcp => tcp,
         };
         self.transports.send(flow, wire::serialize(&SipMessage::Response(resp.clone())));
@@ -367,7 +367,7 @@ impl Endpoint {
 
     /// A stateless answer (no transaction), for requests we reject before
     /// a transaction can be keyed.
-    fn respond_stateless(&self, flow: Flow, req: &Request, status: StatusCode, extra: Vec<Header>) {
+    fn respond_stateless(&self, flow: SipFlow, req: &Request, status: StatusCode, extra: Vec<Header>) {
         let mut resp = make_response(req, status, Some(&headers::new_tag()));
         for h in extra {
             resp.headers.push(h);
@@ -386,7 +386,7 @@ impl Endpoint {
         }
     }
 
-    fn handle_response(&mut self, resp: Response, _flow: Flow, now: Instant) {
+    fn handle_response(&mut self, resp: Response, _flow: SipFlow, now: Instant) {
         let Ok(key) = TransactionKey::from_response(&resp) else {
             debug!("response without a usable Via branch dropped");
             return;
@@ -401,7 +401,7 @@ impl Endpoint {
         }
     }
 
-    fn handle_request(&mut self, mut req: Request, flow: Flow, now: Instant) {
+    fn handle_request(&mut self, mut req: Request, flow: SipFlow, now: Instant) {
         crate::metrics::metrics().sip_requests.get_or_create(&crate::metrics::MethodLabel { method: req.method.to_string() }).inc();
         headers::stamp_received(&mut req, flow.remote());
         if headers::top_via(&SipMessage::Request(req.clone())).is_err() {
@@ -463,7 +463,7 @@ impl Endpoint {
                     Ok(user) => tracing::debug!(%user, "digest authenticated"),
                     Err(e) => {
                         tracing::info!(%source, error = %e, "digest challenge");
-                        let challenge = digest.challenge(now_unix, e == crate::auth::AuthError::Stale);
+                        let challenge = digest.challenge(now_unix, e == crate::sip::digest::AuthError::Stale);
                         let www = Header::WwwAuthenticate(rsip::headers::WwwAuthenticate::new(challenge));
                         self.respond_stateless(flow, &req, StatusCode::Unauthorized, vec![www]);
                         return;

@@ -22,27 +22,27 @@ use crate::sip::wire::{self, WireError};
 pub type ConnId = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub enum SipFlow {
     /// A datagram on UDP listener `listener` from/to `remote`.
     Udp { listener: usize, remote: SocketAddr },
     /// A TCP connection.
     Tcp { conn: ConnId, remote: SocketAddr },
 }
 
-impl Flow {
+impl SipFlow {
     pub fn remote(&self) -> SocketAddr {
         match self {
-            Flow::Udp { remote, .. } | Flow::Tcp { remote, .. } => *remote,
+            SipFlow::Udp { remote, .. } | SipFlow::Tcp { remote, .. } => *remote,
         }
     }
     pub fn is_reliable(&self) -> bool {
-        matches!(self, Flow::Tcp { .. })
+        matches!(self, SipFlow::Tcp { .. })
     }
 }
 
 #[derive(Debug)]
 pub enum Inbound {
-    Message { msg: Box<SipMessage>, flow: Flow },
+    Message { msg: Box<SipMessage>, flow: SipFlow },
     TcpOpened { conn: ConnId, writer: mpsc::Sender<Vec<u8>> },
     TcpClosed { conn: ConnId },
 }
@@ -88,9 +88,9 @@ impl Transports {
     /// Sends bytes on a flow. A closed TCP connection is reported, not
     /// retried: RFC 3261 §18.2.2 would open a new one to the Via sent-by,
     /// which behind NAT rarely works; UDP callers are unaffected.
-    pub fn send(&self, flow: Flow, bytes: Vec<u8>) -> bool {
+    pub fn send(&self, flow: SipFlow, bytes: Vec<u8>) -> bool {
         match flow {
-            Flow::Udp { listener, remote } => match self.udp.get(listener).or(self.udp.first()) {
+            SipFlow::Udp { listener, remote } => match self.udp.get(listener).or(self.udp.first()) {
                 Some((_, sock)) => match sock.try_send_to(&bytes, remote) {
                     Ok(_) => true,
                     Err(e) => {
@@ -100,7 +100,7 @@ impl Transports {
                 },
                 None => false,
             },
-            Flow::Tcp { conn, remote } => match self.conns.get(&conn) {
+            SipFlow::Tcp { conn, remote } => match self.conns.get(&conn) {
                 Some(w) => w.try_send(bytes).is_ok(),
                 None => {
                     warn!(%remote, conn, "tcp connection gone; message not sent");
@@ -111,10 +111,10 @@ impl Transports {
     }
 
     /// The address we put in Via/Contact for a flow.
-    pub fn local_addr(&self, flow: Flow) -> SocketAddr {
+    pub fn local_addr(&self, flow: SipFlow) -> SocketAddr {
         match flow {
-            Flow::Udp { listener, .. } => self.udp.get(listener).or(self.udp.first()).map(|u| u.0),
-            Flow::Tcp { .. } => self.tcp.first().copied(),
+            SipFlow::Udp { listener, .. } => self.udp.get(listener).or(self.udp.first()).map(|u| u.0),
+            SipFlow::Tcp { .. } => self.tcp.first().copied(),
         }
         .or_else(|| self.udp.first().map(|u| u.0))
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)))
@@ -138,7 +138,7 @@ async fn udp_reader(listener: usize, sock: Arc<UdpSocket>, inbound: mpsc::Sender
         }
         match wire::parse_message(raw) {
             Ok(msg) => {
-                if inbound.send(Inbound::Message { msg: Box::new(msg), flow: Flow::Udp { listener, remote } }).await.is_err() {
+                if inbound.send(Inbound::Message { msg: Box::new(msg), flow: SipFlow::Udp { listener, remote } }).await.is_err() {
                     return;
                 }
             }
@@ -181,7 +181,7 @@ async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inb
             }
         }
     });
-    let flow = Flow::Tcp { conn, remote };
+    let flow = SipFlow::Tcp { conn, remote };
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 8192];
     'read: loop {
