@@ -8,10 +8,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use sip_gateway::call::{FlowStore, Shared, Spawner};
 use sip_gateway::config::Config;
-use sip_gateway::sip::endpoint::Endpoint;
 use sip_gateway::registry::Registry;
-use sip_gateway::speech::Prompter;
+use sip_gateway::sip::endpoint::Endpoint;
 use sip_gateway::sip::transport::Transports;
+use sip_gateway::speech::Prompter;
 use tokio::sync::mpsc;
 
 #[derive(Parser)]
@@ -166,7 +166,8 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     }
     let (records, _records_task) = sip_gateway::store::StoreWriter::spawn(store.clone(), 65_536);
     // Business events leave through the outbox: signed, retried, at least once.
-    let events = sip_gateway::outbox_dispatcher::OutboxDispatcher::spawn(store.clone(), &cfg.events).context("starting the outbox dispatcher")?;
+    let events =
+        sip_gateway::outbox_dispatcher::OutboxDispatcher::spawn(store.clone(), &cfg.events).context("starting the outbox dispatcher")?;
     let shared =
         Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media, records, recognizer });
 

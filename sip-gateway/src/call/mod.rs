@@ -1,47 +1,46 @@
-//! The per-call task (DESIGN.md §1): one tokio task owns a call's dialog,
-//! its media leg, its FlowRunner and its transfer state; everything else
-//! reaches it through its mailbox. SIP signalling is handled in
-//! `signalling.rs`, flow actions and media events in `flow.rs`.
-//!
-//! Answering (RFC 3261 §13.3.1): SDP offer/answer first (488 + Warning 305
-//! when nothing in common, RFC 3261 §20.43), optional ringing delay (so a
-//! trunk can CANCEL, §9.2 → 487), then 200 with our answer (or our offer
-//! for a late-offer INVITE, whose answer comes in the ACK). The flow starts
-//! at the ACK.
+//! The per-call task (DESIGN.md §1): the thin tokio edge around a sans-IO
+//! [`core::CallCore`]. One task owns a call; everything else reaches it
+//! through its mailbox. The task reads the clock, waits on its inputs
+//! (SIP signals, media events, recogniser events, rendered prompts, webhook
+//! results, the core's next timeout) with one `select!`, feeds each to the
+//! core with `now`, and performs the core's outputs: SIP through the
+//! endpoint's bounded mailbox with awaited sends (a full mailbox is
+//! back-pressure, never a silently lost 200 OK), media commands to the
+//! shard, prompt rendering and webhooks on tasks of their own, records to
+//! the store writer. At the end it commits the call's end durably before
+//! answering the caller's BYE.
 
-mod flow;
-mod listen;
+mod core;
 pub mod outbound;
-mod record;
-mod signalling;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use dialogs::FlowRunner;
+use dialogs::FlowEvent;
+use media::asr::AsrEvents;
 use media::leg::{MediaCommand, MediaLeg};
-use rsip::{Request, StatusCode};
+use media::rtp_session::RtpSession;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::config::Config;
-use crate::sip::dialog::Dialog;
+use crate::prompt_stream::PromptStream;
 use crate::sip::endpoint::{CallSignal, CallSpawner, EndpointCommand, IncomingCall};
-use crate::registry::{CallInfo, Registry};
-use crate::sip::sdp::Negotiated;
-use crate::speech::Prompter;
-use crate::sip::transaction::TransactionKey;
 use crate::sip::transport::SipFlow;
+use crate::store::Record;
 
+pub use self::core::Outcome;
+use self::core::{CallCore, CallIdentity, CallSettings, Output, RenderJob, RenderMsg, WallClock};
 pub use crate::flows::FlowStore;
+
+/// Longest wait for the end record's COMMIT before answering BYE anyway.
+const END_DURABLE_WAIT: Duration = Duration::from_secs(2);
 
 /// What every call shares (read-only after start-up).
 pub struct Shared {
-    pub config: Config,
+    pub config: crate::config::Config,
     pub flows: Arc<FlowStore>,
-    pub prompter: Prompter,
-    pub registry: Registry,
+    pub prompter: crate::speech::Prompter,
+    pub registry: crate::registry::Registry,
     pub webhooks: crate::webhook::WebhookClient,
     /// The media threads every call's RTP leg runs on.
     pub media: media::MediaEngine,
@@ -51,248 +50,125 @@ pub struct Shared {
     pub records: crate::store::StoreWriter,
 }
 
+impl Shared {
+    fn settings(&self) -> CallSettings {
+        CallSettings::from_config(&self.config, self.recognizer.is_some())
+    }
+
+    fn identity(&self, call_id: String, caller: String, called: String, flow_name: String) -> CallIdentity {
+        let flow = self.flows.get(std::path::Path::new(&flow_name));
+        CallIdentity { call_id, caller, called, flow_name, flow }
+    }
+
+    /// Binds the call's RTP socket from `[rtp].ports`.
+    fn bind_rtp(&self) -> Option<(std::net::UdpSocket, u16)> {
+        let ports = self.config.rtp_ports().unwrap_or(0..=0);
+        media::leg::bind_rtp_socket(self.config.rtp.address, ports).map_err(|e| tracing::error!(error = %e, "RTP bind failed")).ok()
+    }
+}
+
 pub struct Spawner(pub Arc<Shared>);
 
 impl CallSpawner for Spawner {
     fn spawn_call(&self, incoming: IncomingCall) -> mpsc::Sender<CallSignal> {
         let (tx, rx) = mpsc::channel(64);
-        let call_id = crate::sip::headers::call_id(&incoming.invite.headers).unwrap_or_default().to_string();
+        let shared = self.0.clone();
+        let h = &incoming.invite.headers;
+        let call_id = crate::sip::headers::call_id(h).unwrap_or_default().to_string();
+        use rsip::headers::UntypedHeader;
+        let caller =
+            h.iter().find_map(|h| if let rsip::Header::From(f) = h { Some(core::user_of(f.value())) } else { None }).unwrap_or_default();
+        let called = incoming.invite.uri.user().unwrap_or_default().to_string();
+        let flow_name = shared.config.flow_for(&called).display().to_string();
         let span = tracing::info_span!("call", call_id = %call_id);
-        let call = Call::new(self.0.clone(), incoming, call_id, tx.clone());
+        let id = shared.identity(call_id, caller, called, flow_name);
+        let now = Instant::now();
+        let core = CallCore::new_inbound(
+            shared.settings(),
+            id,
+            incoming.invite,
+            incoming.key,
+            incoming.flow,
+            incoming.local_addr,
+            WallClock::new(now, unix_ms()),
+        );
+        let task = CallTask::new(shared, core, incoming.endpoint, tx.clone());
         crate::metrics::metrics().active_calls.inc();
-        tokio::spawn(call.run(rx).instrument(span));
+        tokio::spawn(task.run_inbound(rx).instrument(span));
         tx
     }
 }
 
-/// A rendered prompt (or None when rendering failed) for prompt `id`.
-/// Prompt audio from a render task: (prompt id, what arrived).
-type Rendered = (u64, flow::RenderMsg);
-
-/// A webhook's outcome for request `seq`.
-type WebhookDone = (u64, dialogs::FlowEvent);
-
-/// Transfer in progress (RFC 3515): REFER sent, waiting for 202 and the
-/// final NOTIFY.
-#[derive(Debug)]
-struct PendingRefer {
-    cseq: u32,
-    deadline: Instant,
+pub(crate) fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// How a call ended (the `outcome` label of `centralita_calls_total`;
-/// containment in DESIGN.md §6 is everything but `transferred`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// The flow hung up.
-    Completed,
-    Transferred,
-    CallerHangup,
-    Rejected,
-    Cancelled,
-    RtpTimeout,
-    NoAck,
-    Failed,
-    /// Hung up by a gateway shutdown.
-    Shutdown,
-    /// Outbound: nobody answered (ring timeout, 408, 480, 487, Timer B).
-    NoAnswer,
-    /// Outbound: the callee was busy (486, 600).
-    Busy,
-}
+/// What `Output::Ended` hands the edge: the outcome, the end record to
+/// commit, the caller's BYE to answer after it.
+type Ending = (Outcome, Option<crate::store::CallEnd>, Option<(crate::sip::transaction::TransactionKey, rsip::Response)>);
 
-impl Outcome {
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::Transferred => "transferred",
-            Outcome::CallerHangup => "caller_hangup",
-            Outcome::Rejected => "rejected",
-            Outcome::Cancelled => "cancelled",
-            Outcome::RtpTimeout => "rtp_timeout",
-            Outcome::NoAck => "no_ack",
-            Outcome::Failed => "failed",
-            Outcome::Shutdown => "shutdown",
-            Outcome::NoAnswer => "no_answer",
-            Outcome::Busy => "busy",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// INVITE received, no final response yet.
-    Inviting,
-    /// 200 sent, waiting for ACK.
-    Answered,
-    /// ACK received: the flow runs.
-    Confirmed,
-    Ended,
-}
-
-pub(crate) struct Call {
+/// The edge of one call: its core and the IO it performs for it.
+struct CallTask {
     shared: Arc<Shared>,
-    invite: Request,
-    invite_key: TransactionKey,
-    sip_flow: SipFlow,
-    local_addr: std::net::SocketAddr,
+    core: CallCore,
     endpoint: mpsc::Sender<EndpointCommand>,
+    /// This task's mailbox, as the owner of the requests it sends.
     me: mpsc::Sender<CallSignal>,
-    call_id: String,
-    caller: String,
-    called: String,
-    flow_name: String,
-    received_at: Instant,
-    started_unix_ms: u64,
-    phase: Phase,
-    local_tag: String,
-    dialog: Option<Dialog>,
-    negotiated: Option<Negotiated>,
-    sdp_session: u64,
-    sdp_version: u64,
     rtp_socket: Option<std::net::UdpSocket>,
-    rtp_port: u16,
     media: Option<MediaLeg>,
-    runner: Option<FlowRunner>,
-    prompt_seq: u64,
-    current_prompt: Option<u64>,
-    first_response_ms: Option<u64>,
-    /// When the caller's last turn ended (VAD end of speech or a digit) and
-    /// how, until the next prompt's first packet (`turn_seconds`).
-    turn_ended: Option<(std::time::Instant, &'static str)>,
-    node: Option<String>,
-    refer: Option<PendingRefer>,
-    outcome: Option<Outcome>,
-    render_tx: mpsc::Sender<Rendered>,
-    render_rx: mpsc::Receiver<Rendered>,
-    webhook_seq: u64,
-    webhook_tx: mpsc::Sender<WebhookDone>,
-    webhook_rx: mpsc::Receiver<WebhookDone>,
-    recorder: record::CallRecorder,
-    /// The caller's BYE, answered once the call's end is committed.
-    bye: Option<(TransactionKey, rsip::Response)>,
-    /// Outbound calls: the ACK for the callee's 2xx, re-sent for each 2xx
-    /// retransmission (RFC 3261 §13.2.2.4).
-    outbound_ack: Option<Request>,
-    /// Set for calls the gateway placed (`POST /v1/calls`).
-    outbound: Option<outbound::Outbound>,
-    /// The utterance being recognised, if any.
-    listening: Option<listen::Listening>,
-    /// Speech failed once on this call: keys only from now on.
-    speech_off: bool,
-    /// Said before the flow's next prompt (speech fallback).
-    pending_hint: Option<String>,
+    /// The current utterance's recogniser events.
+    asr: Option<AsrEvents>,
+    render_tx: mpsc::Sender<(u64, RenderMsg)>,
+    render_rx: mpsc::Receiver<(u64, RenderMsg)>,
+    webhook_tx: mpsc::Sender<(u64, FlowEvent)>,
+    webhook_rx: mpsc::Receiver<(u64, FlowEvent)>,
+    /// Set by `Output::Ended`.
+    ended: Option<Ending>,
 }
 
-fn user_of(v: &str) -> String {
-    let uri = v.split('<').nth(1).and_then(|s| s.split('>').next()).unwrap_or(v);
-    let uri = uri.split(';').next().unwrap_or(uri);
-    let after = uri.split_once(':').map(|(_, r)| r).unwrap_or(uri);
-    after.split('@').next().unwrap_or(after).to_string()
-}
-
-impl Call {
-    fn new(shared: Arc<Shared>, inc: IncomingCall, call_id: String, me: mpsc::Sender<CallSignal>) -> Self {
+impl CallTask {
+    fn new(shared: Arc<Shared>, core: CallCore, endpoint: mpsc::Sender<EndpointCommand>, me: mpsc::Sender<CallSignal>) -> Self {
         let (render_tx, render_rx) = mpsc::channel(8);
         let (webhook_tx, webhook_rx) = mpsc::channel(4);
-        use rsip::headers::UntypedHeader;
-        let caller = inc
-            .invite
-            .headers
-            .iter()
-            .find_map(|h| if let rsip::Header::From(f) = h { Some(user_of(f.value())) } else { None })
-            .unwrap_or_default();
-        let called = inc.invite.uri.user().unwrap_or_default().to_string();
-        let flow_name = shared.config.flow_for(&called).display().to_string();
-        let recorder = record::CallRecorder::new(shared.records.clone(), &call_id, &caller);
-        Self {
-            recorder,
-            bye: None,
-            outbound_ack: None,
-            outbound: None,
-            listening: None,
-            speech_off: false,
-            pending_hint: None,
-            invite: inc.invite,
-            invite_key: inc.key,
-            sip_flow: inc.flow,
-            local_addr: inc.local_addr,
-            endpoint: inc.endpoint,
+        CallTask {
+            shared,
+            core,
+            endpoint,
             me,
-            call_id,
-            caller,
-            called,
-            flow_name,
-            received_at: Instant::now(),
-            started_unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
-            phase: Phase::Inviting,
-            local_tag: crate::sip::headers::new_tag(),
-            dialog: None,
-            negotiated: None,
-            sdp_session: rand::random::<u32>() as u64,
-            sdp_version: 1,
             rtp_socket: None,
-            rtp_port: 0,
             media: None,
-            runner: None,
-            prompt_seq: 0,
-            current_prompt: None,
-            first_response_ms: None,
-            turn_ended: None,
-            node: None,
-            refer: None,
-            outcome: None,
+            asr: None,
             render_tx,
             render_rx,
-            webhook_seq: 0,
             webhook_tx,
             webhook_rx,
-            shared,
+            ended: None,
         }
     }
 
-    fn publish(&self) {
-        let state = match self.phase {
-            Phase::Inviting => "ringing",
-            Phase::Answered => "answered",
-            Phase::Confirmed if self.refer.is_some() => "transferring",
-            Phase::Confirmed => "in-flow",
-            Phase::Ended => "ended",
-        };
-        self.shared.registry.upsert(CallInfo {
-            call_id: self.call_id.clone(),
-            caller: self.caller.clone(),
-            called: self.called.clone(),
-            flow: self.flow_name.clone(),
-            state: state.into(),
-            node: self.node.clone(),
-            started_unix_ms: self.started_unix_ms,
-            first_response_ms: self.first_response_ms,
-        });
+    async fn run_inbound(mut self, rx: mpsc::Receiver<CallSignal>) {
+        let port = self.bind();
+        self.core.start_inbound(port, Instant::now());
+        self.run(rx).await;
     }
 
+    async fn run_outbound(mut self, rx: mpsc::Receiver<CallSignal>) {
+        let port = self.bind();
+        self.core.start_outbound(port, Instant::now());
+        self.run(rx).await;
+    }
+
+    fn bind(&mut self) -> Option<u16> {
+        let (socket, port) = self.shared.bind_rtp()?;
+        self.rtp_socket = Some(socket);
+        Some(port)
+    }
+
+    /// The run loop: one input, then every output, until the core ends.
     async fn run(mut self, mut rx: mpsc::Receiver<CallSignal>) {
-        self.publish();
-        if let Err(status) = self.prepare().await {
-            self.reject(status);
-            self.finish().await;
-            return;
-        }
-        let delay = Duration::from_millis(self.shared.config.sip.answer_delay_ms);
-        if !delay.is_zero() && !self.ring(delay, &mut rx).await {
-            self.finish().await;
-            return;
-        }
-        self.answer();
-        self.dialog_loop(&mut rx).await;
-        self.finish().await;
-    }
-
-    /// The call once answered (either direction): signals, media events,
-    /// rendered prompts, webhook results and timers, until it ends.
-    async fn dialog_loop(&mut self, rx: &mut mpsc::Receiver<CallSignal>) {
-        while self.phase != Phase::Ended {
-            let deadline = self.next_deadline();
+        self.perform().await;
+        while self.ended.is_none() {
+            let deadline = self.core.poll_timeout();
             let media_events = async {
                 match self.media.as_mut() {
                     Some(m) => m.events.recv().await,
@@ -300,86 +176,183 @@ impl Call {
                 }
             };
             let asr_events = async {
-                match self.listening.as_mut().and_then(|l| l.events.as_mut()) {
+                match self.asr.as_mut() {
                     Some(events) => events.next().await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                ev = asr_events => self.handle_asr(ev),
+                ev = asr_events => self.core.handle_asr(ev, Instant::now()),
                 s = rx.recv() => match s {
-                    Some(s) => self.handle_signal(s).await,
+                    Some(s) => self.core.handle_signal(s, Instant::now()),
                     None => break,
                 },
                 ev = media_events => match ev {
-                    Some(ev) => self.handle_media(ev),
-                    None => { self.media = None; self.hang_up(Outcome::Failed, "media task ended"); }
+                    Some(ev) => self.core.handle_media(ev, Instant::now()),
+                    None => {
+                        self.media = None;
+                        self.core.handle_media_closed(Instant::now());
+                    }
                 },
-                Some((id, msg)) = self.render_rx.recv() => self.handle_render(id, msg),
-                Some((seq, ev)) = self.webhook_rx.recv() => {
-                    // Only the latest request counts; the runner already gave
-                    // up on older ones (their timeout).
-                    if seq == self.webhook_seq {
-                        self.flow_event(ev);
-                    }
-                }
-                _ = sleep_until_opt(deadline) => self.handle_timeout(),
+                Some((id, msg)) = self.render_rx.recv() => self.core.handle_render(id, msg, Instant::now()),
+                Some((seq, ev)) = self.webhook_rx.recv() => self.core.handle_webhook(seq, ev, Instant::now()),
+                _ = sleep_until_opt(deadline) => self.core.handle_timeout(Instant::now()),
             }
-            self.drain_actions().await;
-            self.update_listening();
-            self.drain_actions().await;
-            self.recorder.flush().await;
+            self.perform().await;
         }
+        self.finish().await;
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        let runner = self.runner.as_ref().and_then(|r| r.poll_timeout()).map(Instant::from_std);
-        let refer = self.refer.as_ref().map(|r| r.deadline);
-        match (runner, refer) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn respond(&self, key: TransactionKey, response: rsip::Response) {
-        let _ = self.endpoint.try_send(EndpointCommand::Respond { key, response });
-    }
-
-    fn reject(&mut self, status: StatusCode) {
-        tracing::info!(status = %status, "call rejected");
-        let cancelled = status.code() == 487;
-        self.outcome.get_or_insert(if cancelled { Outcome::Cancelled } else { Outcome::Rejected });
-        let mut resp = crate::sip::headers::make_response(&self.invite, status, Some(&self.local_tag));
-        crate::sip::headers::add_media_warning(&mut resp);
-        self.respond(self.invite_key.clone(), resp);
-        self.phase = Phase::Ended;
-    }
-
-    /// Rings for `delay`, or until CANCEL (→ 487). False when cancelled.
-    async fn ring(&mut self, delay: Duration, rx: &mut mpsc::Receiver<CallSignal>) -> bool {
-        let ringing = crate::sip::headers::make_response(&self.invite, StatusCode::Ringing, Some(&self.local_tag));
-        self.respond(self.invite_key.clone(), ringing);
-        let until = Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => return true,
-                s = rx.recv() => match s {
-                    Some(CallSignal::Cancelled) | None => {
-                        self.reject(StatusCode::RequestTerminated);
-                        return false;
-                    }
-                    Some(CallSignal::Shutdown) => {
-                        self.reject(crate::sip::headers::status_with_reason(503, "Service Unavailable (shutting down)"));
-                        return false;
-                    }
-                    Some(other) => tracing::debug!(?other, "signal while ringing ignored"),
+    /// Performs the core's outputs, in order.
+    async fn perform(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Respond { key, response } => self.to_endpoint(EndpointCommand::Respond { key, response }).await,
+                Output::SendRequest { request, flow } => {
+                    self.to_endpoint(EndpointCommand::SendRequest { request, flow, owner: self.me.clone() }).await
                 }
+                Output::SendInvite { request, flow } => {
+                    self.to_endpoint(EndpointCommand::SendInvite { request, flow, owner: self.me.clone() }).await
+                }
+                Output::Transmit { request, flow } => self.to_endpoint(EndpointCommand::Transmit { request, flow }).await,
+                Output::StartMedia { config, direction } => self.start_media(config, direction),
+                Output::Media(command) => {
+                    if let Some(m) = &self.media {
+                        let _ = m.commands.send(command); // the shard is gone only at shutdown
+                    }
+                }
+                Output::Render { id, job } => self.render(id, job),
+                Output::StartRecognizer { grammar, language } => self.start_recognizer(&grammar, &language),
+                Output::StopRecognizer => self.asr = None,
+                Output::Webhook { seq, name, url, method, body, timeout } => self.webhook(seq, name, url, method, body, timeout),
+                Output::Record(record) => self.record(record).await,
+                Output::Publish(info) => self.shared.registry.upsert(info),
+                Output::Context(context) => self.shared.registry.set_context(self.core.call_id(), context).await,
+                Output::Ended { outcome, end, bye } => self.ended = Some((outcome, end, bye)),
             }
         }
     }
 
-    async fn finish(&mut self) {
-        self.phase = Phase::Ended;
+    /// Bounded, awaited: the endpoint never waits on calls, so this cannot
+    /// deadlock; a closed endpoint means the gateway is stopping.
+    async fn to_endpoint(&self, command: EndpointCommand) {
+        if self.endpoint.send(command).await.is_err() {
+            tracing::warn!("SIP endpoint stopped; output dropped");
+        }
+    }
+
+    async fn record(&self, record: Record) {
+        if let Err(e) = self.shared.records.send(record).await {
+            crate::metrics::metrics().store_failures.inc();
+            tracing::error!(error = %e, "call record not queued");
+        }
+    }
+
+    fn start_media(&mut self, config: media::rtp_session::RtpConfig, direction: media::rtp_session::Direction) {
+        let Some(socket) = self.rtp_socket.take() else {
+            return self.core.handle_media_failed("no RTP socket", Instant::now());
+        };
+        let mut session = RtpSession::new(config, Instant::now());
+        session.set_direction(direction);
+        match self.shared.media.spawn_leg(socket, session) {
+            Ok(leg) => self.media = Some(leg),
+            Err(e) => self.core.handle_media_failed(&e.to_string(), Instant::now()),
+        }
+    }
+
+    fn start_recognizer(&mut self, grammar: &media::asr::Grammar, language: &str) {
+        let Some(recognizer) = self.shared.recognizer.clone() else {
+            return self.core.handle_recognizer_failed("no recogniser configured", Instant::now());
+        };
+        match recognizer.start(grammar, language) {
+            Ok(stream) => {
+                let (sink, events) = stream.split();
+                self.asr = Some(events);
+                if let Some(m) = &self.media {
+                    let _ = m.commands.send(MediaCommand::Attach(sink));
+                }
+            }
+            Err(e) => self.core.handle_recognizer_failed(&e.to_string(), Instant::now()),
+        }
+    }
+
+    /// Renders a prompt on a task of its own; its audio comes back on the
+    /// render channel, chunk by chunk for a streamed prompt.
+    fn render(&self, id: u64, job: RenderJob) {
+        let prompter = self.shared.prompter.clone();
+        let tx = self.render_tx.clone();
+        tokio::spawn(async move {
+            let stream = match job {
+                RenderJob::Say(text, lang) => prompter.say_stream(&text, &lang).await,
+                RenderJob::Play(idp, lang) => prompter.play(&idp, &lang).await.map(PromptStream::whole),
+            };
+            let mut stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "prompt could not be rendered");
+                    let _ = tx.send((id, RenderMsg::Failed)).await;
+                    return;
+                }
+            };
+            let streamed = stream.is_streamed();
+            let mut started = false;
+            loop {
+                let msg = match stream.next_chunk().await {
+                    Some(Ok(pcm)) if !started => RenderMsg::Start { pcm, streamed },
+                    Some(Ok(pcm)) => RenderMsg::More(pcm),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "prompt audio stream failed; the prompt ends here");
+                        break;
+                    }
+                    None => break,
+                };
+                started = true;
+                if tx.send((id, msg)).await.is_err() {
+                    return; // the call is gone: stop reading the stream
+                }
+            }
+            let last = match (started, streamed) {
+                (false, _) => RenderMsg::Failed,
+                (true, true) => RenderMsg::End,
+                (true, false) => return,
+            };
+            let _ = tx.send((id, last)).await;
+        });
+    }
+
+    /// Runs a flow webhook off the call task; its result comes back on the
+    /// webhook channel as the event the runner waits for.
+    fn webhook(
+        &self,
+        seq: u64,
+        name: String,
+        url: String,
+        method: dialogs::HttpMethod,
+        body: std::collections::BTreeMap<String, String>,
+        timeout: Duration,
+    ) {
+        let method = match method {
+            dialogs::HttpMethod::Get => crate::webhook::Method::Get,
+            dialogs::HttpMethod::Post => crate::webhook::Method::Post,
+        };
+        let (client, tx, call_id) = (self.shared.webhooks.clone(), self.webhook_tx.clone(), self.core.call_id().to_string());
+        tokio::spawn(async move {
+            let ev = match client.call(method, &url, &body, timeout, &call_id).await {
+                Ok((status, body)) => {
+                    tracing::info!(%name, status, "webhook answered");
+                    FlowEvent::WebhookResult { status, body }
+                }
+                Err(e) => {
+                    tracing::warn!(%name, error = %e, "webhook failed");
+                    FlowEvent::WebhookFailed { reason: e.to_string() }
+                }
+            };
+            let _ = tx.send((seq, ev)).await;
+        });
+    }
+
+    /// Closes media, commits the end, answers the BYE, tells the endpoint.
+    async fn finish(mut self) {
         if let Some(m) = self.media.take() {
             let _ = m.commands.send(MediaCommand::Close);
             match m.finished.await {
@@ -397,22 +370,57 @@ impl Call {
                 Err(e) => tracing::warn!(error = %e, "media task failed"),
             }
         }
-        let outcome = self.outcome.unwrap_or(Outcome::Completed);
-        self.recorder.ended(outcome).await;
-        if let Some((key, ok)) = self.bye.take() {
-            self.respond(key, ok);
+        // The mailbox closed without an end (the endpoint went away).
+        let (outcome, end, bye) = self.ended.take().unwrap_or((Outcome::Shutdown, None, None));
+        if let Some(end) = end {
+            match tokio::time::timeout(END_DURABLE_WAIT, self.shared.records.send_durable(Record::Ended(end))).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    crate::metrics::metrics().store_failures.inc();
+                    tracing::error!(error = %e, "call end not stored");
+                }
+                Err(_) => {
+                    crate::metrics::metrics().store_failures.inc();
+                    tracing::error!("call end not committed within {END_DURABLE_WAIT:?}; answering anyway");
+                }
+            }
+        }
+        if let Some((key, ok)) = bye {
+            self.to_endpoint(EndpointCommand::Respond { key, response: ok }).await;
         }
         tracing::info!(outcome = outcome.label(), "call finished");
         crate::metrics::metrics().count_call(outcome.label());
         crate::metrics::metrics().active_calls.dec();
-        self.shared.registry.ended(&self.call_id);
-        let _ = self.endpoint.send(EndpointCommand::CallEnded { call_id: self.call_id.clone() }).await;
+        self.shared.registry.ended(self.core.call_id());
+        self.to_endpoint(EndpointCommand::CallEnded { call_id: self.core.call_id().to_string() }).await;
     }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => std::future::pending().await,
     }
+}
+
+/// Starts an outbound call's task (used by [`outbound::Dialer`]).
+pub(crate) fn spawn_outbound(
+    shared: Arc<Shared>,
+    endpoint: mpsc::Sender<EndpointCommand>,
+    invite: rsip::Request,
+    sip_flow: SipFlow,
+    local_addr: std::net::SocketAddr,
+    spec: core::OutboundSpec,
+    flow_path: String,
+) {
+    let (tx, rx) = mpsc::channel(64);
+    let call_id = crate::sip::headers::call_id(&invite.headers).unwrap_or_default().to_string();
+    let caller = spec.trunk.from_user.clone().unwrap_or_else(|| "centralita".into());
+    let id = shared.identity(call_id.clone(), caller, spec.number.clone(), flow_path);
+    let now = Instant::now();
+    let core = CallCore::new_outbound(shared.settings(), id, invite, sip_flow, local_addr, spec, WallClock::new(now, unix_ms()));
+    let task = CallTask::new(shared, core, endpoint, tx);
+    crate::metrics::metrics().active_calls.inc();
+    let span = tracing::info_span!("call", call_id = %call_id);
+    tokio::spawn(task.run_outbound(rx).instrument(span));
 }

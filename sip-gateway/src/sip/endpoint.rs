@@ -16,12 +16,12 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::sip::headers::{self, make_response, status_with_reason};
-use crate::sip::wire;
 use crate::sip::transaction::{
     InviteClientTransaction, InviteServerState, InviteServerTransaction, NonInviteClientTransaction, NonInviteServerTransaction,
     Ok2xxRetransmitter, TimerConfig, Transaction, TransactionEvent, TransactionKey,
 };
-use crate::sip::transport::{SipFlow, Inbound, Transports, ALLOW};
+use crate::sip::transport::{Inbound, SipFlow, Transports, ALLOW};
+use crate::sip::wire;
 
 /// What the endpoint tells a call task.
 #[derive(Debug)]

@@ -25,9 +25,9 @@
 mod kpi;
 mod outbox;
 mod read;
+mod record_sql;
 mod records;
 mod schema;
-mod record_sql;
 mod writer;
 
 pub use kpi::{GroupBy, KpiGroup, KpiQuery, KpiReport, Kpis};

@@ -2,10 +2,11 @@
 //! with `speech: true`, one recogniser stream per utterance. The media
 //! shard's speech tap resamples the caller to 16 kHz and runs the VAD; the
 //! call hears `SpeechStarted` (→ barge-in through the runner), and only
-//! then starts the recogniser, which the tap feeds from the onset (pre-roll
-//! included, kept while it started): a decoder or vendor stream is held
-//! per caller who talks, not per caller listening to a prompt. The
-//! recogniser's final becomes `FlowEvent::Speech` and a transcript step.
+//! then asks the edge to start the recogniser, which the tap feeds from the
+//! onset (pre-roll included, kept while it started): a decoder or vendor
+//! stream is held per caller who talks, not per caller listening to a
+//! prompt. The recogniser's final becomes `FlowEvent::Speech` and a
+//! transcript step.
 //!
 //! Failure: a recogniser that cannot start or errors makes the gather fall
 //! back to keys — speech stays off for the rest of the call, the caller
@@ -13,21 +14,21 @@
 //! sees a `no_match` (an empty result) so its retries and exits still
 //! apply. The call is never dropped for a speech failure.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dialogs::FlowEvent;
-use media::asr::{AsrEvent, AsrEvents, Grammar, GrammarPhrase};
+use media::asr::{AsrEvent, Grammar, GrammarPhrase};
 use media::leg::MediaCommand;
 use media::vad::VadConfig;
 
-use super::Call;
+use super::{CallCore, Output};
 use crate::metrics::metrics;
 use crate::store::StepKind;
 
-/// One utterance being recognised.
-pub(super) struct Listening {
-    /// The recogniser's events, once the caller started speaking.
-    pub(super) events: Option<AsrEvents>,
+/// One utterance being listened to.
+pub(crate) struct Listening {
+    /// The recogniser was asked for (the caller started speaking).
+    started: bool,
     grammar: Grammar,
     language: String,
     /// When the caller stopped speaking (VAD), for the latency metric.
@@ -45,13 +46,13 @@ fn words(text: &str) -> String {
     format!(" {} ", s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-impl Call {
+impl CallCore {
     /// After every event: listen when the runner wants speech, stop when it
     /// no longer does.
     pub(super) fn update_listening(&mut self) {
         let wants = self.runner.as_ref().and_then(|r| r.active_grammar());
         match (wants, self.listening.is_some()) {
-            (Some(phrases), false) if !self.speech_off && self.media.is_some() => self.start_listening(phrases),
+            (Some(phrases), false) if !self.speech_off && self.media_up => self.start_listening(phrases),
             (None, true) => self.stop_listening(),
             _ => {}
         }
@@ -61,12 +62,12 @@ impl Call {
         self.runner
             .as_ref()
             .and_then(|r| r.variables().get("language").cloned())
-            .or_else(|| self.shared.flows.get(std::path::Path::new(&self.flow_name)).map(|f| f.language.clone()))
+            .or_else(|| self.id.flow.as_ref().map(|f| f.language.clone()))
             .unwrap_or_else(|| "en-US".into())
     }
 
     fn start_listening(&mut self, phrases: Vec<String>) {
-        if self.shared.recognizer.is_none() {
+        if !self.settings.speech {
             return;
         }
         let normalised = phrases.iter().map(|p| words(p)).filter(|p| p.trim() != "").collect();
@@ -76,53 +77,38 @@ impl Call {
             digits: false,
         };
         let language = self.language();
-        let vad = VadConfig {
-            end_of_speech_silence: std::time::Duration::from_millis(self.shared.config.speech.end_of_speech_ms),
-            ..VadConfig::default()
-        };
-        if let Some(m) = &self.media {
-            let _ = m.commands.send(MediaCommand::Detect { vad });
-        }
-        self.listening = Some(Listening { events: None, grammar, language, ended_at: None, phrases: normalised, complete: false });
-    }
-
-    /// The caller started speaking: start the recogniser and hand its sink
-    /// to the tap, which has kept the audio since the onset.
-    fn start_recognizer(&mut self) {
-        let Some(recognizer) = self.shared.recognizer.clone() else { return };
-        let Some(l) = self.listening.as_mut().filter(|l| l.events.is_none()) else { return };
-        match recognizer.start(&l.grammar, &l.language) {
-            Ok(stream) => {
-                let (sink, events) = stream.split();
-                l.events = Some(events);
-                if let Some(m) = &self.media {
-                    let _ = m.commands.send(MediaCommand::Attach(sink));
-                }
-            }
-            Err(e) => self.speech_failed(&e.to_string()),
-        }
+        let vad = VadConfig { end_of_speech_silence: self.settings.end_of_speech, ..VadConfig::default() };
+        self.media(MediaCommand::Detect { vad });
+        self.listening = Some(Listening { started: false, grammar, language, ended_at: None, phrases: normalised, complete: false });
     }
 
     fn stop_listening(&mut self) {
-        self.listening = None;
-        if let Some(m) = &self.media {
-            let _ = m.commands.send(MediaCommand::StopListening);
+        if self.listening.take().is_some_and(|l| l.started) {
+            self.out(Output::StopRecognizer);
         }
+        self.media(MediaCommand::StopListening);
     }
 
     /// The VAD heard the caller start (barge-in) or stop.
-    pub(super) fn speech_activity(&mut self, started: bool) {
+    pub(super) fn speech_activity(&mut self, started: bool, now: Instant) {
         if started {
             metrics().speech_starts.inc();
-            self.start_recognizer();
-            self.flow_event(FlowEvent::SpeechStarted);
+            // The caller started speaking: the edge starts the recogniser
+            // and hands its sink to the tap, which kept the audio since the onset.
+            if let Some(l) = self.listening.as_mut().filter(|l| !l.started) {
+                l.started = true;
+                let (grammar, language) = (l.grammar.clone(), l.language.clone());
+                self.out(Output::StartRecognizer { grammar, language });
+            }
+            self.flow_event(FlowEvent::SpeechStarted, now);
         } else if let Some(l) = self.listening.as_mut() {
-            l.ended_at = Some(Instant::now());
+            l.ended_at = Some(now);
         }
     }
 
-    /// The recogniser's answer for the current utterance (None: it went away).
-    pub(super) fn handle_asr(&mut self, event: Option<AsrEvent>) {
+    /// The recogniser's answer for the current utterance (None: its stream
+    /// went away).
+    pub(crate) fn handle_asr(&mut self, event: Option<AsrEvent>, now: Instant) {
         match event {
             Some(AsrEvent::Partial { text }) => {
                 tracing::debug!(%text, "partial transcript");
@@ -132,25 +118,33 @@ impl Call {
                 // The turn ended at the VAD's end of speech; a final that
                 // overtook that event (another thread) ends it now.
                 let ended_at = self.listening.take().and_then(|l| l.ended_at);
+                self.out(Output::StopRecognizer);
                 if let Some(at) = ended_at {
-                    metrics().asr_seconds.observe(at.elapsed().as_secs_f64());
+                    metrics().asr_seconds.observe(now.saturating_duration_since(at).as_secs_f64());
                 }
-                self.turn_ended = Some((ended_at.unwrap_or_else(Instant::now), "speech"));
+                self.turn_ended = Some((ended_at.unwrap_or(now), "speech"));
                 tracing::info!(%text, confidence, "caller said");
                 let node = self.node.clone().unwrap_or_default();
-                self.recorder.step(StepKind::Transcript, &node, text.clone(), Some(f64::from(confidence)));
-                self.flow_event(FlowEvent::Speech { text, confidence });
+                self.recorder.step(self.clock.unix_ms(now), StepKind::Transcript, &node, text.clone(), Some(f64::from(confidence)));
+                self.flow_event(FlowEvent::Speech { text, confidence }, now);
             }
-            Some(AsrEvent::Error(e)) => self.speech_failed(&e.to_string()),
-            None => self.speech_failed("recogniser stream closed"),
+            Some(AsrEvent::Error(e)) => self.speech_failed(&e.to_string(), now),
+            None => self.speech_failed("recogniser stream closed", now),
         }
+        self.settle(now);
+    }
+
+    /// The edge could not start the recogniser.
+    pub(crate) fn handle_recognizer_failed(&mut self, why: &str, now: Instant) {
+        self.speech_failed(why, now);
+        self.settle(now);
     }
 
     /// VoiceXML `completetimeout`: once the words so far contain one of
     /// the gather's phrases, a shorter silence ends the utterance. Asked
     /// once per utterance; the media shard applies it from its next frame.
     fn check_complete(&mut self, partial: &str) {
-        let timeout = self.shared.config.speech.complete_timeout_ms;
+        let timeout = self.settings.complete_timeout_ms;
         let Some(l) = self.listening.as_mut().filter(|l| !l.complete && timeout > 0) else { return };
         let heard = words(partial);
         if !l.phrases.iter().any(|p| heard.contains(p.as_str())) {
@@ -158,12 +152,10 @@ impl Call {
         }
         l.complete = true;
         tracing::debug!(%partial, timeout_ms = timeout, "complete match: shorter end-of-speech wait");
-        if let Some(m) = &self.media {
-            let _ = m.commands.send(MediaCommand::SetEndOfSpeech(std::time::Duration::from_millis(timeout)));
-        }
+        self.media(MediaCommand::SetEndOfSpeech(Duration::from_millis(timeout)));
     }
 
-    fn speech_failed(&mut self, why: &str) {
+    fn speech_failed(&mut self, why: &str, now: Instant) {
         tracing::warn!(error = why, "speech recognition failed; this call continues with keys only");
         metrics().asr_fallbacks.inc();
         self.stop_listening();
@@ -176,6 +168,6 @@ impl Call {
         self.pending_hint = Some(hint.to_string());
         // The gather's retries and exits still apply; its next prompt
         // starts with the hint.
-        self.flow_event(FlowEvent::Speech { text: String::new(), confidence: 0.0 });
+        self.flow_event(FlowEvent::Speech { text: String::new(), confidence: 0.0 }, now);
     }
 }

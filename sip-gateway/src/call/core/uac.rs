@@ -1,0 +1,289 @@
+//! The outbound call up to the answer (issue #6): the gateway as UAC
+//! through a trunk (RFC 3261 §13.2 INVITE through the endpoint's INVITE
+//! client transaction, §13.2.2.4 the TU's ACK for 2xx — re-sent for each
+//! 2xx retransmission —, §9.1 CANCEL at the ring timeout, §22.2 one digest
+//! answer to a 401/407). Once the callee answers the call is the same as an
+//! inbound one: the flow starts.
+//!
+//! Outcomes: `no_answer` (ring timeout → CANCEL, 408/480/487, Timer B),
+//! `busy` (486, 600), `failed` (anything else).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rsip::headers::UntypedHeader;
+use rsip::{Header, Method, Request};
+
+use super::record::new_call;
+use super::{CallCore, CallIdentity, CallSettings, Outcome, Output, Phase, WallClock};
+use crate::config::TrunkConfig;
+use crate::sip::dialog::Dialog;
+use crate::sip::headers;
+use crate::sip::transaction::TransactionKey;
+use crate::sip::transport::SipFlow;
+use crate::store::Direction;
+
+/// How long to wait for the 487 after our CANCEL before giving up.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// What an outbound call carries besides its INVITE.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboundSpec {
+    pub(crate) trunk: TrunkConfig,
+    /// Flow variables from the request.
+    pub(crate) variables: BTreeMap<String, String>,
+    /// The callee.
+    pub(crate) number: String,
+}
+
+/// Dialling state, then the ACK of the answered call.
+pub(crate) struct Outbound {
+    pub(super) spec: OutboundSpec,
+    /// Ring timeout, then the CANCEL's grace period; None once answered.
+    deadline: Option<Instant>,
+    cancelled: bool,
+    authenticated: bool,
+    /// The ACK for the callee's 2xx.
+    ack: Option<Request>,
+}
+
+impl Outbound {
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+}
+
+impl CallCore {
+    /// A call we place, from `clock`'s instant; `start_outbound` next.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_outbound(
+        settings: CallSettings,
+        id: CallIdentity,
+        invite: Request,
+        sip_flow: SipFlow,
+        local_addr: std::net::SocketAddr,
+        spec: OutboundSpec,
+        clock: WallClock,
+    ) -> Self {
+        let key = TransactionKey::from_request(&invite).expect("our INVITE has a branch");
+        let mut core = CallCore::new(settings, id, invite, key, sip_flow, local_addr, clock);
+        core.phase = Phase::Dialling;
+        core.outbound = Some(Outbound { spec, deadline: None, cancelled: false, authenticated: false, ack: None });
+        core
+    }
+
+    /// Sends the INVITE with our offer (`rtp_port` bound by the edge; None:
+    /// no port, the call fails at once).
+    pub(crate) fn start_outbound(&mut self, rtp_port: Option<u16>, now: Instant) {
+        self.publish();
+        let Some(port) = rtp_port else {
+            tracing::warn!("outbound call not started: no RTP port");
+            self.outcome = Some(Outcome::Failed);
+            self.phase = Phase::Ended;
+            self.settle(now);
+            return;
+        };
+        self.rtp_port = port;
+        let body = self.sdp_body();
+        self.invite.headers.push(Header::ContentType(rsip::headers::ContentType::new("application/sdp")));
+        self.invite.body = body.into_bytes();
+        let version = self.id.flow.as_ref().map(|f| f.version.clone()).unwrap_or_default();
+        let id = &self.id;
+        let row = new_call(Direction::Outbound, &id.call_id, &id.caller, &id.called, &id.flow_name, &version, self.clock.unix_ms(now));
+        self.recorder.started(row);
+        self.send_invite();
+        if let Some(o) = self.outbound.as_mut() {
+            o.deadline = Some(now + self.settings.ring_timeout);
+        }
+        self.settle(now);
+    }
+
+    fn send_invite(&mut self) {
+        tracing::info!(to = %self.invite.uri, "calling out");
+        self.out(Output::SendInvite { request: self.invite.clone(), flow: self.sip_flow });
+    }
+
+    /// The ring timeout (→ CANCEL) or the CANCEL's grace (→ give up).
+    pub(super) fn dialling_timeout(&mut self, now: Instant) {
+        let Some(o) = self.outbound.as_mut() else { return };
+        if o.cancelled {
+            o.deadline = None;
+            self.outcome.get_or_insert(Outcome::NoAnswer);
+            self.phase = Phase::Ended;
+            return;
+        }
+        tracing::info!("no answer within the ring timeout; cancelling");
+        self.cancel_dialling(Outcome::NoAnswer, now);
+    }
+
+    /// CANCEL the INVITE and wait (bounded) for its 487.
+    pub(super) fn cancel_dialling(&mut self, outcome: Outcome, now: Instant) {
+        let Some(o) = self.outbound.as_mut() else { return };
+        if o.cancelled {
+            return;
+        }
+        o.cancelled = true;
+        o.deadline = Some(now + CANCEL_GRACE);
+        self.outcome = Some(outcome);
+        self.send_cancel();
+        if outcome == Outcome::Shutdown {
+            self.phase = Phase::Ended;
+        }
+    }
+
+    /// A final failure of the INVITE (`code` None: Timer B).
+    pub(super) fn dialling_failed(&mut self, code: Option<u16>, _now: Instant) {
+        let outcome = match code {
+            Some(486 | 600) => Outcome::Busy,
+            Some(408 | 480 | 487) | None => Outcome::NoAnswer,
+            Some(_) => Outcome::Failed,
+        };
+        tracing::info!(?code, "outbound call not answered");
+        self.outcome.get_or_insert(outcome);
+        if let Some(o) = self.outbound.as_mut() {
+            o.deadline = None;
+        }
+        self.phase = Phase::Ended;
+    }
+
+    /// A response to our INVITE while dialling.
+    pub(super) fn dialling_response(&mut self, resp: rsip::Response, now: Instant) {
+        let code = resp.status_code.code();
+        let (cancelled, authenticated) = self.outbound.as_ref().map_or((false, true), |o| (o.cancelled, o.authenticated));
+        match code {
+            100..=199 => tracing::debug!(code, "outbound call progress"),
+            200..=299 => self.dialling_answered(&resp, now),
+            401 | 407 if !authenticated && !cancelled => {
+                if let Some(o) = self.outbound.as_mut() {
+                    o.authenticated = true;
+                }
+                if !self.retry_with_credentials(&resp, code) {
+                    self.outcome = Some(Outcome::Failed);
+                    self.phase = Phase::Ended;
+                }
+            }
+            _ => self.dialling_failed(Some(code), now),
+        }
+    }
+
+    /// The callee answered: dialog, ACK, media, then the flow.
+    fn dialling_answered(&mut self, ok: &rsip::Response, now: Instant) {
+        let dialog = match Dialog::new_uac(&self.invite, ok, self.local_addr, false) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "unusable 2xx");
+                self.outcome = Some(Outcome::Failed);
+                self.phase = Phase::Ended;
+                return;
+            }
+        };
+        self.dialog = Some(dialog);
+        let cseq = headers::cseq(&self.invite.headers).map_or(1, |c| c.0);
+        if let Some(ack) = self.dialog.as_mut().map(|d| d.ack(cseq)) {
+            let flow = self.request_flow();
+            self.out(Output::Transmit { request: ack.clone(), flow });
+            if let Some(o) = self.outbound.as_mut() {
+                o.ack = Some(ack);
+                o.deadline = None;
+            }
+        }
+        // Answered after our CANCEL crossed it: the call is up; a shutdown
+        // still ends it (with a BYE).
+        let shutting_down = self.outcome == Some(Outcome::Shutdown);
+        self.outcome = None;
+        match crate::sip::sdp::parse(&ok.body).and_then(|a| crate::sip::sdp::negotiate(&a)) {
+            Ok(n) => {
+                self.negotiated = Some(n);
+                self.start_media();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "unusable SDP answer; hanging up");
+                self.phase = Phase::Confirmed;
+                self.hang_up(Outcome::Failed, "bad SDP answer");
+                return;
+            }
+        }
+        tracing::info!("outbound call answered");
+        self.recorder.answered_at(self.clock.unix_ms(now));
+        self.phase = Phase::Confirmed;
+        if shutting_down {
+            self.hang_up(Outcome::Shutdown, "gateway shutting down");
+            return;
+        }
+        self.start_flow(now);
+        self.publish();
+    }
+
+    /// The callee did not get our ACK: its 2xx came again (§13.2.2.4).
+    pub(super) fn resend_ack(&mut self) {
+        if let Some(ack) = self.outbound.as_ref().and_then(|o| o.ack.clone()) {
+            let flow = self.request_flow();
+            self.out(Output::Transmit { request: ack, flow });
+        }
+    }
+
+    /// One retry of the INVITE with the trunk's credentials (§22.2).
+    fn retry_with_credentials(&mut self, challenge: &rsip::Response, code: u16) -> bool {
+        let Some(spec) = self.outbound.as_ref().map(|o| &o.spec) else { return false };
+        let (Some(user), Some(pass)) = (spec.trunk.username.clone(), spec.trunk.password.clone()) else {
+            tracing::warn!(code, "trunk challenged the call but has no credentials");
+            return false;
+        };
+        let wanted = if code == 407 { "proxy-authenticate" } else { "www-authenticate" };
+        let Some(value) = challenge.headers.iter().find_map(|h| match h {
+            Header::WwwAuthenticate(v) if wanted == "www-authenticate" => Some(v.value().to_string()),
+            Header::ProxyAuthenticate(v) if wanted == "proxy-authenticate" => Some(v.value().to_string()),
+            Header::Other(name, v) if name.eq_ignore_ascii_case(wanted) => Some(v.clone()),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let Some(answer) = crate::sip::digest::answer_challenge(&value, &Method::Invite, &self.invite.uri, &user, &pass) else {
+            return false;
+        };
+        // Same Call-ID and From tag, CSeq + 1, a new branch (§22.2, §8.1.3.5).
+        let cseq = headers::cseq(&self.invite.headers).map_or(1, |c| c.0) + 1;
+        let mut hs: Vec<Header> = self.invite.headers.iter().cloned().collect();
+        for h in &mut hs {
+            match h {
+                Header::Via(_) => {
+                    *h = Header::Via(rsip::headers::Via::new(format!(
+                        "SIP/2.0/UDP {};branch={};rport",
+                        self.local_addr,
+                        headers::new_branch()
+                    )))
+                }
+                Header::CSeq(_) => *h = Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} INVITE"))),
+                _ => {}
+            }
+        }
+        let header = if code == 407 {
+            Header::ProxyAuthorization(rsip::headers::ProxyAuthorization::new(answer))
+        } else {
+            Header::Authorization(rsip::headers::Authorization::new(answer))
+        };
+        hs.push(header);
+        self.invite.headers = hs.into();
+        self.invite_key = TransactionKey::from_request(&self.invite).expect("branch");
+        self.send_invite();
+        true
+    }
+
+    /// §9.1: CANCEL with the INVITE's Request-URI, Call-ID, From, To, CSeq
+    /// number and top Via (same branch).
+    fn send_cancel(&mut self) {
+        let keep = |h: &Header| matches!(h, Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::Route(_));
+        let mut hs: Vec<Header> = self.invite.headers.iter().filter(|h| keep(h)).cloned().collect();
+        let cseq = headers::cseq(&self.invite.headers).map_or(1, |c| c.0);
+        hs.push(Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} CANCEL"))));
+        hs.push(Header::MaxForwards(rsip::headers::MaxForwards::new("70")));
+        let cancel = Request {
+            method: Method::Cancel,
+            uri: self.invite.uri.clone(),
+            version: rsip::Version::V2,
+            headers: hs.into(),
+            body: Vec::new(),
+        };
+        self.out(Output::SendRequest { request: cancel, flow: self.sip_flow });
+    }
+}
