@@ -90,6 +90,15 @@ pub enum MediaCommand {
     SetEndOfSpeech(std::time::Duration),
     /// Stop listening (the gather ended some other way).
     StopListening,
+    /// Bridge this leg with leg `peer` (a [`LegCommands::id`] on the same
+    /// shard: see [`MediaEngine::spawn_leg_beside`]): each leg's received
+    /// RTP goes out on the other at once (`rtp_session::relay`), replacing
+    /// both legs' paced streams. Ends with `Unbridge` or either leg's end.
+    Bridge {
+        peer: u64,
+    },
+    /// End the bridge; both legs resume their own paced streams.
+    Unbridge,
     /// End the task; it returns the final stats.
     Close,
 }
@@ -119,6 +128,11 @@ pub struct LegCommands {
 pub struct EngineStopped;
 
 impl LegCommands {
+    /// The leg's id, for [`MediaCommand::Bridge`].
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Queues `command` for the leg. Never waits: commands are few per call.
     pub fn send(&self, command: MediaCommand) -> Result<(), EngineStopped> {
         self.shard.send(ShardInput::Command(self.id, command)).map_err(|_| EngineStopped)
@@ -171,8 +185,19 @@ impl MediaEngine {
 
     /// Hands `session` on `socket` to the least busy shard.
     pub fn spawn_leg(&self, socket: UdpSocket, session: RtpSession) -> Result<MediaLeg, MediaError> {
+        let shard = self.inner.shards.iter().min_by_key(|s| s.legs.load(Ordering::Relaxed)).ok_or(MediaError::EngineStopped)?;
+        self.spawn_on(shard, socket, session)
+    }
+
+    /// Hands `session` to the shard that runs `beside`, so the two legs
+    /// can be bridged (a bridge relays within one thread, no hand-off).
+    pub fn spawn_leg_beside(&self, beside: &LegCommands, socket: UdpSocket, session: RtpSession) -> Result<MediaLeg, MediaError> {
+        let shard = self.inner.shards.iter().find(|s| s.inputs.same_channel(&beside.shard)).ok_or(MediaError::EngineStopped)?;
+        self.spawn_on(shard, socket, session)
+    }
+
+    fn spawn_on(&self, shard: &ShardHandle, socket: UdpSocket, session: RtpSession) -> Result<MediaLeg, MediaError> {
         let local_port = socket.local_addr()?.port();
-        let shard = self.inner.shards.iter().min_by_key(|s| s.legs.load(Ordering::Relaxed)).expect("at least one shard");
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (event_tx, event_rx) = mpsc::channel(EVENT_CAPACITY);
         let (finished_tx, finished_rx) = oneshot::channel();

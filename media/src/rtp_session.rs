@@ -46,6 +46,9 @@ use crate::rfc4733::DtmfReceiver;
 use crate::rtp_packet::{parse, SeqState, HEADER_LEN};
 use crate::{MediaError, Pcm};
 
+mod relay;
+pub use relay::{RelaySource, MAX_RELAY_PACKET};
+
 /// The largest packet `poll_transmit` writes.
 pub const MAX_PACKET_LEN: usize = HEADER_LEN + FRAME_SAMPLES;
 const FRAME_NANOS: u64 = 20_000_000;
@@ -201,6 +204,8 @@ pub struct RtpSession {
     /// Keep decoded caller audio for [`RtpSession::take_audio`] (speech).
     audio_tap: bool,
     tapped: Vec<i16>,
+    /// Bridged to another leg ([`relay`]): relayed packets replace ours.
+    relay: Option<relay::RelayState>,
 }
 
 impl RtpSession {
@@ -244,6 +249,7 @@ impl RtpSession {
             decoded: [0; FRAME_SAMPLES],
             audio_tap: false,
             tapped: Vec::new(),
+            relay: None,
             config,
         }
     }
@@ -513,7 +519,7 @@ impl RtpSession {
             return None;
         }
         let remote = match self.remote {
-            Some(remote) if self.direction.sends() => remote,
+            Some(remote) if self.direction.sends() && self.relay.is_none() => remote,
             _ => {
                 self.ready = 0;
                 return None;

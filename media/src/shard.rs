@@ -40,7 +40,7 @@ use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::leg::MediaCommand;
-use crate::rtp_session::{MediaEvent, RtpSession, RtpStats, MAX_PACKET_LEN};
+use crate::rtp_session::{MediaEvent, RtpSession, RtpStats, MAX_PACKET_LEN, MAX_RELAY_PACKET};
 use crate::speech_tap::{SpeechTap, TapEvent};
 
 /// The pacing grid. Packets leave at most this long after their deadline.
@@ -79,6 +79,8 @@ struct Slot {
     touched: bool,
     /// Listening for speech (MediaCommand::Listen).
     tap: Option<SpeechTap>,
+    /// Bridged to the leg in this slot (MediaCommand::Bridge).
+    bridge: Option<usize>,
 }
 
 /// One shard's state; lives on its own thread.
@@ -93,6 +95,8 @@ pub(crate) struct Shard {
     backlogged: Vec<usize>,
     recv_buf: Vec<u8>,
     send_buf: [u8; MAX_PACKET_LEN],
+    /// Relayed packets of bridged legs are written here.
+    relay_buf: Vec<u8>,
     /// Legs attached and not yet ended (read by the engine to pick a shard).
     legs: Arc<AtomicUsize>,
 }
@@ -110,6 +114,7 @@ impl Shard {
             backlogged: Vec::new(),
             recv_buf: vec![0; RECV_BUFFER],
             send_buf: [0; MAX_PACKET_LEN],
+            relay_buf: vec![0; MAX_RELAY_PACKET],
             legs,
         })
     }
@@ -221,6 +226,7 @@ impl Shard {
             armed: None,
             touched: false,
             tap: None,
+            bridge: None,
         });
         self.by_id.insert(id, idx);
         self.touch(idx);
@@ -287,8 +293,36 @@ impl Shard {
                 slot.tap = None;
                 slot.session.set_audio_tap(false);
             }
+            MediaCommand::Bridge { peer } => match self.by_id.get(&peer).copied().filter(|&p| p != idx) {
+                Some(peer_idx) => {
+                    self.unbridge(idx);
+                    self.unbridge(peer_idx);
+                    for (a, b) in [(idx, peer_idx), (peer_idx, idx)] {
+                        if let Some(s) = self.slots[a].as_mut() {
+                            s.bridge = Some(b);
+                            s.session.set_relaying(true);
+                        }
+                    }
+                    self.touch(peer_idx);
+                }
+                None => tracing::warn!(peer, "bridge peer is not on this shard; not bridged"),
+            },
+            MediaCommand::Unbridge => self.unbridge(idx),
         }
         self.touch(idx);
+    }
+
+    /// Ends the bridge of the leg in `idx` (both sides), if any.
+    fn unbridge(&mut self, idx: usize) {
+        let Some(peer) = self.slots[idx].as_mut().and_then(|s| s.bridge.take()) else { return };
+        if let Some(s) = self.slots[idx].as_mut() {
+            s.session.set_relaying(false);
+        }
+        if let Some(p) = self.slots[peer].as_mut().filter(|p| p.bridge == Some(idx)) {
+            p.bridge = None;
+            p.session.set_relaying(false);
+        }
+        self.touch(peer);
     }
 
     fn receive(&mut self, events: &mut Events, now: Instant) {
@@ -303,16 +337,34 @@ impl Shard {
                 self.send_due();
             }
             let idx = event.token().0;
-            let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) else { continue };
+            if self.slots.get(idx).and_then(Option::as_ref).is_none() {
+                continue;
+            }
             // Edge-triggered: drain until WouldBlock or the next edge never comes.
             loop {
-                match slot.socket.recv_from(&mut self.recv_buf) {
-                    Ok((len, source)) => slot.session.handle_receive(&self.recv_buf[..len], source, now),
+                let Some(slot) = self.slots[idx].as_mut() else { break };
+                let (len, source) = match slot.socket.recv_from(&mut self.recv_buf) {
+                    Ok(received) => received,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     // E.g. ICMP port unreachable surfaced as ECONNREFUSED: keep going.
-                    Err(e) => tracing::debug!(error = %e, "RTP receive error"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "RTP receive error");
+                        continue;
+                    }
+                };
+                let before = slot.session.packets_received();
+                slot.session.handle_receive(&self.recv_buf[..len], source, now);
+                // Bridged: a packet the session took goes out on the peer now.
+                let Some(peer) = slot.bridge.filter(|_| slot.session.packets_received() > before) else { continue };
+                let from = slot.session.relay_source();
+                let Some(p) = self.slots[peer].as_mut() else { continue };
+                if let Some((n, to)) = p.session.relay(&self.recv_buf[..len], from, &mut self.relay_buf) {
+                    if let Err(e) = p.socket.send_to(&self.relay_buf[..n], to) {
+                        tracing::debug!(error = %e, %to, "relayed RTP send failed");
+                    }
                 }
             }
+            let Some(slot) = self.slots[idx].as_mut() else { continue };
             if let Some(tap) = slot.tap.as_mut() {
                 let mut heard = [None, None];
                 slot.session.take_audio(|audio| {
@@ -429,6 +481,7 @@ impl Shard {
     }
 
     fn detach(&mut self, idx: usize) {
+        self.unbridge(idx);
         let Some(mut slot) = self.slots[idx].take() else { return };
         let _ = self.poll.registry().deregister(&mut slot.socket);
         self.by_id.remove(&slot.id);
