@@ -341,8 +341,7 @@ impl Shard {
                 continue;
             }
             // Edge-triggered: drain until WouldBlock or the next edge never comes.
-            loop {
-                let Some(slot) = self.slots[idx].as_mut() else { break };
+            while let Some(slot) = self.slots[idx].as_mut() {
                 let (len, source) = match slot.socket.recv_from(&mut self.recv_buf) {
                     Ok(received) => received,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
