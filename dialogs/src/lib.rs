@@ -46,11 +46,12 @@ pub use clock::{parse_timestamp, ClockError};
 pub use context::{CallContext, ConsentRecord, IntentRecord, Speaker, SurveyRecord, TranscriptLine};
 pub use diagnostic::{Diagnostic, FlowError, Severity};
 pub use model::{
-    BargeIn, Branch, BusinessEvent, Case, CompareOp, Condition, Consent, ContextField, Date, DayRange, EventKind, Flow, Gather, Hours,
-    HttpMethod, Intent, Node, NodeId, PromptId, Survey, SurveyScale, Text, TimeRange, Transfer, TransferMode, Variant, Webhook, Weekday,
+    AcceptMode, BargeIn, Branch, BusinessEvent, Case, CompareOp, Condition, Consent, ContextField, Date, DayRange, EventKind, Fallback,
+    Flow, Gather, Hours, HttpMethod, Intent, Node, NodeId, PromptId, Release, Survey, SurveyScale, Text, TimeRange, Transfer, TransferMode,
+    Variant, Webhook, Weekday,
 };
 pub use parse::{load_flow, parse_flow};
-pub use runner::{Action, FlowEvent, FlowRunner, Variables};
+pub use runner::{Action, FlowEvent, FlowRunner, TransferFailure, TransferOptions, Variables};
 pub use schema::flow_schema;
 pub use simulate::{SimOptions, Simulator};
 pub use validate::{validate, validate_with, ValidateOptions};

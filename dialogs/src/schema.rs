@@ -65,7 +65,13 @@ pub fn flow_schema() -> Value {
                         "properties": {
                             "to": {"type": "string"},
                             "mode": {"enum": ["blind", "warm"]},
-                            "context": {"type": "array", "items": {"enum": ["caller", "intent", "transcript", "digits", "path", "variables", "consent", "survey", "variants"]}}
+                            "context": {"type": "array", "items": {"enum": ["caller", "intent", "transcript", "digits", "path", "variables", "consent", "survey", "variants"]}},
+                            "whisper": text(),
+                            "accept": {"enum": ["dtmf", "auto"]},
+                            "timeout": duration(),
+                            "hold": text(),
+                            "release": {"enum": ["refer"]},
+                            "fallback": {"enum": ["bridge"]}
                         }
                     },
                     "hangup": {"type": "boolean"},

@@ -12,7 +12,9 @@
 //! - `:silence`: jump to the next timeout and fire it; `:wait 2s`: let
 //!   time pass, firing timeouts due on the way; `:hangup`: the caller hangs up;
 //! - `:webhook 200 {"name":"Ana"}` / `:webhook-fail reason` answer a pending
-//!   webhook, `:transfer-ok` / `:transfer-fail reason` a pending transfer.
+//!   webhook, `:transfer-ok` / `:transfer-fail reason` a pending transfer
+//!   (`:agent-answer`, `:agent-decline`, `:agent-noanswer`, `:agent-busy`
+//!   for a warm one: the agent takes it, declines, never answers, is busy).
 //!   Any other input while one is pending fails the webhook (there is no
 //!   network here) or accepts the transfer first;
 //! - `# comment` lines are skipped.
@@ -143,7 +145,18 @@ impl Simulator {
                 self.pending = Pending::Nothing;
                 self.feed(FlowEvent::WebhookFailed { reason: rest.to_owned() });
             }
-            ":transfer-ok" if self.pending == Pending::Transfer => self.resolve(),
+            ":transfer-ok" | ":agent-answer" if self.pending == Pending::Transfer => self.resolve(),
+            ":agent-decline" | ":agent-noanswer" | ":agent-busy" if self.pending == Pending::Transfer => {
+                use crate::runner::TransferFailure;
+                let failure = match command {
+                    ":agent-decline" => TransferFailure::Declined,
+                    ":agent-noanswer" => TransferFailure::NoAnswer,
+                    _ => TransferFailure::Busy,
+                };
+                self.pending = Pending::Nothing;
+                self.out.push(format!("(agent: {})", failure.event()));
+                self.feed(FlowEvent::TransferNotTaken { failure, reason: command.trim_start_matches(':').to_owned() });
+            }
             ":transfer-fail" if self.pending == Pending::Transfer => {
                 self.pending = Pending::Nothing;
                 self.feed(FlowEvent::TransferFailed { reason: rest.to_owned() });
@@ -253,9 +266,13 @@ impl Simulator {
             Action::Play { prompt, language } => format!("bot: [play {prompt} ({language})]"),
             Action::StopPrompt => "(prompt stopped)".to_owned(),
             Action::IntentMatched { intent, input } => format!("intent: {intent} ({input})"),
-            Action::Transfer { to, mode, context } => {
+            Action::Transfer { to, mode, context, options } => {
                 self.pending = Pending::Transfer;
-                format!("transfer: {to} ({}) context: {}", json(&mode), json(&context))
+                let mut line = format!("transfer: {to} ({}) context: {}", json(&mode), json(&context));
+                if mode == crate::model::TransferMode::Warm {
+                    line.push_str(&format!("\n  whisper to the agent: {:?} (accept: {})", options.whisper, json(&options.accept)));
+                }
+                line
             }
             Action::Hangup => {
                 self.ended.get_or_insert("hung up");

@@ -78,7 +78,7 @@ fn zero_during_the_prompt_transfers_with_context() {
             Action::StopPrompt,
             Action::IntentMatched { intent: "agent".into(), input: "0".into() },
             entered("to_agent"),
-            Action::Transfer { to: AGENT.into(), mode: TransferMode::Blind, context: context.clone() },
+            Action::Transfer { to: AGENT.into(), mode: TransferMode::Blind, context: context.clone(), options: blind_options(&context) },
         ]
     );
     let json = serde_json::to_value(&context).expect("serializes");
@@ -222,4 +222,17 @@ fn endless_silence_and_failed_transfers_hit_the_loop_guard() {
     assert_eq!(actions.last(), Some(&Action::Hangup));
     let entries = actions.iter().filter(|a| matches!(a, Action::NodeEntered { .. })).count();
     assert_eq!(entries, 50);
+}
+
+/// A blind transfer's options: defaults, and the whisper a warm one would say.
+fn blind_options(context: &CallContext) -> dialogs::TransferOptions {
+    let caller: Vec<String> = context.caller.chars().filter(char::is_ascii_digit).map(String::from).collect();
+    dialogs::TransferOptions {
+        whisper: format!("Transferred call from {}. Reason: agent. Press 1 to accept or 2 to decline.", caller.join(" ")),
+        accept: dialogs::AcceptMode::Dtmf,
+        timeout: Duration::from_secs(20),
+        hold: None,
+        release: None,
+        fallback: None,
+    }
 }

@@ -126,7 +126,7 @@ fn transfer_after_its_prompt_and_missing_target_fails() {
     assert!(!r.is_finished());
     r.handle_event(FlowEvent::PromptFinished, t0);
     match drain(&mut r).as_slice() {
-        [Action::Transfer { to, mode, context }] => {
+        [Action::Transfer { to, mode, context, .. }] => {
             assert_eq!(to, "sip:a@b");
             assert_eq!(*mode, dialogs::TransferMode::Warm);
             assert_eq!(context.flow, "t");

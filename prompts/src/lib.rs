@@ -24,6 +24,7 @@ mod elevenlabs;
 mod error;
 mod espeak;
 mod fallback;
+mod hold_music;
 mod library;
 mod once_map;
 mod openai;
@@ -35,6 +36,7 @@ pub use elevenlabs::{ElevenLabsConfig, ElevenLabsSynthesizer, VoiceSettings, PCM
 pub use error::{ConvertError, PromptError, TtsError};
 pub use espeak::{espeak_voice, EspeakSynthesizer};
 pub use fallback::{FallbackSynthesizer, RenderSource, Rendered};
+pub use hold_music::hold_music;
 pub use library::{PromptId, PromptLibrary};
 pub use media::Pcm;
 pub use openai::{OpenAiConfig, OpenAiSynthesizer, ResponseFormat, SpeechStream, StreamFuture, StreamingSynthesizer, WholeClip};

@@ -20,7 +20,7 @@ use crate::locate::SourceMap;
 pub(crate) use de::parse_duration;
 pub use hours::{Date, DayRange, Hours, TimeRange, Weekday};
 pub use steps::{Branch, BusinessEvent, Case, CompareOp, Condition, Consent, EventKind, HttpMethod, Survey, SurveyScale, Variant, Webhook};
-pub use verbs::{BargeIn, ContextField, Gather, Intent, Text, Transfer, TransferMode};
+pub use verbs::{AcceptMode, BargeIn, ContextField, Fallback, Gather, Intent, Release, Text, Transfer, TransferMode};
 
 /// The name of a node in a flow (`welcome`, `to_agent`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -174,6 +174,60 @@ pub struct Transfer {
     /// Which parts of the call context travel with the transfer.
     #[serde(default)]
     pub context: Vec<ContextField>,
+    /// Warm: what the agent alone hears on answering, before accepting
+    /// (templates allowed; default: a summary of the context).
+    #[serde(default)]
+    pub whisper: Option<Text>,
+    /// Warm: how the agent takes the call (default `dtmf`: 1 accepts, 2
+    /// declines, a key during the whisper counts; `auto`: after the whisper).
+    #[serde(default)]
+    pub accept: AcceptMode,
+    /// Warm: how long the agent's phone may ring (default 20 s), then `no_answer`.
+    #[serde(default = "default_ring_timeout", deserialize_with = "de::duration")]
+    pub timeout: Duration,
+    /// Warm: what the caller hears while the agent is called (default: a
+    /// short built-in music loop).
+    #[serde(default)]
+    pub hold: Option<Text>,
+    /// Warm, once bridged: `refer` asks the caller's side to take the agent
+    /// directly (REFER with Replaces, RFC 3891); refused, the bridge stays.
+    #[serde(default)]
+    pub release: Option<Release>,
+    /// Blind: `bridge` dials the agent and bridges the call when the REFER
+    /// is refused, times out, or the trunk does not take REFER.
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
+}
+
+fn default_ring_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+
+/// How the agent takes a warm transfer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptMode {
+    /// DTMF 1 accepts, 2 declines.
+    #[default]
+    Dtmf,
+    /// Accepted once the whisper has played.
+    Auto,
+}
+
+/// What the gateway does with a bridged warm transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Release {
+    /// REFER with Replaces to the caller's side.
+    Refer,
+}
+
+/// What a blind transfer does when the REFER fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Dial the agent and bridge, as a warm transfer without whisper.
+    Bridge,
 }
 
 /// Blind or warm transfer (DESIGN.md §5).

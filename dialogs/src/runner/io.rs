@@ -25,6 +25,14 @@ pub enum FlowEvent {
         /// Why, for logs (e.g. `486 Busy Here`).
         reason: String,
     },
+    /// A warm transfer's agent did not take the call: the node's
+    /// `no_answer`, `busy` or `declined` event when it maps it, else `failed`.
+    TransferNotTaken {
+        /// Which of the three.
+        failure: TransferFailure,
+        /// Why, for logs.
+        reason: String,
+    },
     /// The caller hung up; the flow is over and emits nothing more.
     CallerHungUp,
     /// The recogniser's final result for the caller's speech.
@@ -51,6 +59,45 @@ pub enum FlowEvent {
         /// Why, for logs.
         reason: String,
     },
+}
+
+/// Why a warm transfer's agent did not take the call (DESIGN.md §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferFailure {
+    /// Nobody answered within the node's `timeout`.
+    NoAnswer,
+    /// The agent's side answered busy (486, 600).
+    Busy,
+    /// The agent declined (DTMF 2, 603, or hung up during the whisper).
+    Declined,
+}
+
+impl TransferFailure {
+    /// The `on:` event it fires.
+    pub fn event(self) -> &'static str {
+        match self {
+            TransferFailure::NoAnswer => "no_answer",
+            TransferFailure::Busy => "busy",
+            TransferFailure::Declined => "declined",
+        }
+    }
+}
+
+/// A transfer node's settings beyond the target, templates rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferOptions {
+    /// Warm: the text the agent hears before accepting.
+    pub whisper: String,
+    /// Warm: DTMF or automatic acceptance.
+    pub accept: crate::model::AcceptMode,
+    /// Warm: how long the agent may ring.
+    pub timeout: Duration,
+    /// Warm: what the caller hears meanwhile; None: the built-in music.
+    pub hold: Option<String>,
+    /// Warm: leave the media path by REFER with Replaces once bridged.
+    pub release: Option<crate::model::Release>,
+    /// Blind: bridge when the REFER fails.
+    pub fallback: Option<crate::model::Fallback>,
 }
 
 /// Something the call task must do, from [`FlowRunner::poll_action`].
@@ -95,6 +142,8 @@ pub enum Action {
         mode: TransferMode,
         /// The call context, filtered by the node's `context:` list.
         context: CallContext,
+        /// Warm-transfer and fallback settings, rendered.
+        options: TransferOptions,
     },
     /// Hang up the call; the flow is over.
     Hangup,

@@ -22,12 +22,13 @@
 mod input;
 mod io;
 mod steps;
+mod whisper;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-pub use io::{Action, FlowEvent, Variables};
+pub use io::{Action, FlowEvent, TransferFailure, TransferOptions, Variables};
 
 use crate::clock;
 use crate::context::{CallContext, Speaker, TranscriptLine};
@@ -184,6 +185,13 @@ impl FlowRunner {
             FlowEvent::TransferFailed { reason: _ } => {
                 if self.phase == Phase::Transferring {
                     self.fire("failed", now);
+                }
+            }
+            FlowEvent::TransferNotTaken { failure, reason: _ } => {
+                if self.phase == Phase::Transferring {
+                    let mapped =
+                        self.current().is_some_and(|(id, flow)| flow.nodes.get(&id).is_some_and(|n| n.on.contains_key(failure.event())));
+                    self.fire(if mapped { failure.event() } else { "failed" }, now);
                 }
             }
             FlowEvent::WebhookResult { status, body } => self.webhook_result(status, &body, now),
@@ -395,7 +403,20 @@ impl FlowRunner {
             return;
         }
         self.phase = Phase::Transferring;
-        self.actions.push_back(Action::Transfer { to, mode: t.mode, context: self.context.filtered(&t.context) });
+        let accept_by_key = t.accept == crate::model::AcceptMode::Dtmf;
+        let whisper = match &t.whisper {
+            Some(text) => self.text(text),
+            None => whisper::summary(&self.context, &self.language, accept_by_key),
+        };
+        let options = TransferOptions {
+            whisper,
+            accept: t.accept,
+            timeout: t.timeout,
+            hold: t.hold.as_ref().map(|h| self.text(h)),
+            release: t.release,
+            fallback: t.fallback,
+        };
+        self.actions.push_back(Action::Transfer { to, mode: t.mode, context: self.context.filtered(&t.context), options });
     }
 
     /// Routes `event` through the current node's `on`; unmapped hangs up.

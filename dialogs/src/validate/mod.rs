@@ -14,6 +14,9 @@ use crate::model::{Flow, Node, NodeId};
 
 /// Events every node may map in `on`, besides its intents' names.
 pub(crate) const BUILTIN_EVENTS: [&str; 5] = ["no_input", "no_match", "exhausted", "failed", "done"];
+/// Events a transfer node may map besides `failed` (a warm transfer's
+/// agent did not take the call).
+pub(crate) const TRANSFER_EVENTS: [&str; 3] = ["no_answer", "busy", "declined"];
 /// Gateway settings a flow may use as `${name}`.
 const SETTINGS: [&str; 1] = ["transfer.agent_uri"];
 
@@ -127,9 +130,36 @@ impl Check<'_> {
                     format!("node `{id}`: transfer target `{to}` is not a sip:, sips: or tel: URI"),
                 );
             }
+            self.transfer_keys(id, t);
         }
         if !node.intents.is_empty() && node.gather.is_none() {
             self.warning(&["nodes", id.as_str(), "intents"], format!("node `{id}`: intents are never matched without `gather`"));
+        }
+    }
+
+    /// Keys that only mean something in one transfer mode are warnings in
+    /// the other (the flow still runs; the key is ignored).
+    fn transfer_keys(&mut self, id: &NodeId, t: &crate::model::Transfer) {
+        use crate::model::TransferMode;
+        let warm_only = [
+            ("whisper", t.whisper.is_some()),
+            ("accept", t.accept != crate::model::AcceptMode::default()),
+            ("hold", t.hold.is_some()),
+            ("release", t.release.is_some()),
+        ];
+        for (key, set) in warm_only {
+            if set && t.mode == TransferMode::Blind {
+                self.warning(
+                    &["nodes", id.as_str(), "transfer", key],
+                    format!("node `{id}`: `{key}` applies to `mode: warm` only; ignored"),
+                );
+            }
+        }
+        if t.fallback.is_some() && t.mode == TransferMode::Warm {
+            self.warning(
+                &["nodes", id.as_str(), "transfer", "fallback"],
+                format!("node `{id}`: `fallback` applies to `mode: blind` only; ignored"),
+            );
         }
     }
 
@@ -137,7 +167,8 @@ impl Check<'_> {
         for (event, target) in &node.on {
             let path = ["nodes", id.as_str(), "on", event.as_str()];
             let answer = node.consent.is_some() && matches!(event.as_str(), "yes" | "no");
-            if !BUILTIN_EVENTS.contains(&event.as_str()) && !node.intents.contains_key(event) && !answer {
+            let agent = node.transfer.is_some() && TRANSFER_EVENTS.contains(&event.as_str());
+            if !BUILTIN_EVENTS.contains(&event.as_str()) && !node.intents.contains_key(event) && !answer && !agent {
                 self.error(
                     &path,
                     format!("node `{id}`: unknown event `{event}` (expected an intent of this node, {})", BUILTIN_EVENTS.join(", ")),

@@ -116,6 +116,9 @@ struct CallTask {
     me: mpsc::Sender<CallSignal>,
     rtp_socket: Option<std::net::UdpSocket>,
     media: Option<MediaLeg>,
+    /// Warm transfer: the agent leg's RTP socket, then its media leg.
+    agent_socket: Option<std::net::UdpSocket>,
+    agent_media: Option<MediaLeg>,
     /// The current utterance's recogniser events.
     asr: Option<AsrEvents>,
     render_tx: mpsc::Sender<(u64, RenderMsg)>,
@@ -137,6 +140,8 @@ impl CallTask {
             me,
             rtp_socket: None,
             media: None,
+            agent_socket: None,
+            agent_media: None,
             asr: None,
             render_tx,
             render_rx,
@@ -175,6 +180,12 @@ impl CallTask {
                     None => std::future::pending().await,
                 }
             };
+            let agent_events = async {
+                match self.agent_media.as_mut() {
+                    Some(m) => m.events.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let asr_events = async {
                 match self.asr.as_mut() {
                     Some(events) => events.next().await,
@@ -192,6 +203,13 @@ impl CallTask {
                     None => {
                         self.media = None;
                         self.core.handle_media_closed(Instant::now());
+                    }
+                },
+                ev = agent_events => match ev {
+                    Some(ev) => self.core.handle_agent_media(ev, Instant::now()),
+                    None => {
+                        self.agent_media = None;
+                        self.core.handle_agent_media_failed("media task ended", Instant::now());
                     }
                 },
                 Some((id, msg)) = self.render_rx.recv() => self.core.handle_render(id, msg, Instant::now()),
@@ -216,6 +234,31 @@ impl CallTask {
                 }
                 Output::Transmit { request, flow } => self.to_endpoint(EndpointCommand::Transmit { request, flow }).await,
                 Output::StartMedia { config, direction } => self.start_media(config, direction),
+                Output::BindAgentRtp => {
+                    let port = self.shared.bind_rtp().map(|(socket, port)| {
+                        self.agent_socket = Some(socket);
+                        port
+                    });
+                    self.core.handle_agent_rtp(port, Instant::now());
+                }
+                Output::StartAgentMedia { config, direction } => self.start_agent_media(config, direction),
+                Output::AgentMedia(command) => {
+                    if let Some(m) = &self.agent_media {
+                        let _ = m.commands.send(command);
+                    }
+                }
+                Output::CloseAgentMedia => {
+                    self.agent_socket = None;
+                    if let Some(m) = self.agent_media.take() {
+                        let _ = m.commands.send(MediaCommand::Close);
+                    }
+                }
+                Output::Bridge => {
+                    if let (Some(caller), Some(agent)) = (&self.media, &self.agent_media) {
+                        let _ = caller.commands.send(MediaCommand::Bridge { peer: agent.commands.id() });
+                    }
+                }
+                Output::LegEnded { call_id } => self.to_endpoint(EndpointCommand::CallEnded { call_id }).await,
                 Output::Media(command) => {
                     if let Some(m) = &self.media {
                         let _ = m.commands.send(command); // the shard is gone only at shutdown
@@ -260,6 +303,20 @@ impl CallTask {
         }
     }
 
+    /// The agent leg's RTP, on the caller leg's shard so the two can be
+    /// bridged there.
+    fn start_agent_media(&mut self, config: media::rtp_session::RtpConfig, direction: media::rtp_session::Direction) {
+        let (Some(socket), Some(caller)) = (self.agent_socket.take(), self.media.as_ref()) else {
+            return self.core.handle_agent_media_failed("no RTP socket or no caller media", Instant::now());
+        };
+        let mut session = RtpSession::new(config, Instant::now());
+        session.set_direction(direction);
+        match self.shared.media.spawn_leg_beside(&caller.commands, socket, session) {
+            Ok(leg) => self.agent_media = Some(leg),
+            Err(e) => self.core.handle_agent_media_failed(&e.to_string(), Instant::now()),
+        }
+    }
+
     fn start_recognizer(&mut self, grammar: &media::asr::Grammar, language: &str) {
         let Some(recognizer) = self.shared.recognizer.clone() else {
             return self.core.handle_recognizer_failed("no recogniser configured", Instant::now());
@@ -283,6 +340,7 @@ impl CallTask {
         let tx = self.render_tx.clone();
         tokio::spawn(async move {
             let stream = match job {
+                RenderJob::HoldMusic => Ok(PromptStream::whole(prompts::hold_music())),
                 RenderJob::Say(text, lang) => prompter.say_stream(&text, &lang).await,
                 RenderJob::Play(idp, lang) => prompter.play(&idp, &lang).await.map(PromptStream::whole),
             };
@@ -353,6 +411,9 @@ impl CallTask {
 
     /// Closes media, commits the end, answers the BYE, tells the endpoint.
     async fn finish(mut self) {
+        if let Some(m) = self.agent_media.take() {
+            let _ = m.commands.send(MediaCommand::Close);
+        }
         if let Some(m) = self.media.take() {
             let _ = m.commands.send(MediaCommand::Close);
             match m.finished.await {

@@ -29,6 +29,8 @@ pub(crate) enum RenderMsg {
 pub(crate) enum RenderJob {
     Say(String, String),
     Play(String, String),
+    /// The built-in hold music loop (warm transfer).
+    HoldMusic,
 }
 
 impl CallCore {
@@ -85,7 +87,8 @@ impl CallCore {
                 }
             }
             MediaEvent::PlaybackFinished { id } => {
-                if self.current_prompt == Some(id) {
+                if self.hold_finished(id) {
+                } else if self.current_prompt == Some(id) {
                     self.current_prompt = None;
                     self.flow_event(FlowEvent::PromptFinished, now);
                 }
@@ -109,7 +112,20 @@ impl CallCore {
     /// Audio (or the failure) of prompt `id`.
     pub(crate) fn handle_render(&mut self, id: u64, msg: RenderMsg, now: Instant) {
         if self.current_prompt != Some(id) {
-            return; // barged-in or replaced while rendering
+            // A warm transfer's whisper or hold prompt, or one barged-in
+            // or replaced while rendering.
+            let command = match msg {
+                RenderMsg::Start { pcm, streamed: false } => MediaCommand::Play { pcm, id },
+                RenderMsg::Start { pcm, streamed: true } => MediaCommand::PlayStream { pcm, id },
+                RenderMsg::More(pcm) => MediaCommand::Append { pcm, id },
+                RenderMsg::End => MediaCommand::EndStream { id },
+                RenderMsg::Failed => {
+                    self.warm_render_failed(id, now);
+                    return self.settle(now);
+                }
+            };
+            self.warm_render(id, command);
+            return self.settle(now);
         }
         let command = match msg {
             RenderMsg::Start { pcm, streamed: false } => MediaCommand::Play { pcm, id },
@@ -167,7 +183,15 @@ impl CallCore {
                     self.current_prompt = None;
                     self.media(MediaCommand::Stop);
                 }
-                Action::Transfer { to, mode, context } => self.start_transfer(&to, mode, context, now),
+                Action::Transfer { to, mode: dialogs::TransferMode::Warm, context, options } => self.start_warm(&to, context, options, now),
+                Action::Transfer { to, mode: dialogs::TransferMode::Blind, context, options } => {
+                    if options.fallback == Some(dialogs::Fallback::Bridge) {
+                        // A refused REFER dials the agent instead: no whisper.
+                        let bridge = dialogs::TransferOptions { whisper: String::new(), accept: dialogs::AcceptMode::Auto, ..options };
+                        self.fallback = Some((to.clone(), context.clone(), bridge));
+                    }
+                    self.start_transfer(&to, context, now)
+                }
                 Action::Hangup => self.hang_up(Outcome::Completed, "flow ended"),
                 Action::Webhook { name, url, method, body, timeout } => {
                     self.webhook_seq += 1;

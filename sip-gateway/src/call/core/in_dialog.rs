@@ -20,6 +20,10 @@ use crate::sip::transaction::TransactionKey;
 impl CallCore {
     /// One signal from the SIP endpoint.
     pub(crate) fn handle_signal(&mut self, signal: CallSignal, now: Instant) {
+        if self.agent.as_ref().is_some_and(|a| a.owns(signal_call_id(&signal))) {
+            self.agent_signal(signal, now);
+            return self.settle(now);
+        }
         match signal {
             CallSignal::Ack(ack) => self.handle_ack(ack, now),
             CallSignal::AckTimeout => {
@@ -68,7 +72,9 @@ impl CallCore {
                 // Answered by the edge once the call's end is committed.
                 self.bye = Some((key, make_response(&req, StatusCode::OK, None)));
                 tracing::info!("caller hung up");
-                self.outcome.get_or_insert(Outcome::CallerHangup);
+                // Hanging up on the agent after a warm transfer is the end of a transferred call.
+                let bridged = self.agent.as_ref().is_some_and(|a| a.is_bridged());
+                self.outcome.get_or_insert(if bridged { Outcome::Transferred } else { Outcome::CallerHangup });
                 if let Some(r) = self.runner.as_mut() {
                     r.handle_event(FlowEvent::CallerHungUp, now);
                 }
@@ -165,5 +171,15 @@ impl CallCore {
             Method::Refer => self.transfer_response(cseq, code, now),
             _ => {}
         }
+    }
+}
+
+/// The Call-ID a signal is about (None for the call-wide ones).
+fn signal_call_id(signal: &CallSignal) -> Option<&str> {
+    match signal {
+        CallSignal::Request { request, .. } => headers::call_id(&request.headers),
+        CallSignal::Response(resp) => headers::call_id(&resp.headers),
+        CallSignal::Ack(ack) => headers::call_id(&ack.headers),
+        _ => None,
     }
 }

@@ -21,6 +21,7 @@ mod record;
 mod transfer;
 mod uac;
 mod uas;
+mod warm;
 
 #[cfg(test)]
 mod tests;
@@ -137,6 +138,19 @@ pub(crate) enum Output {
     Transmit { request: Request, flow: SipFlow },
     /// Start the call's RTP leg on the socket the edge bound.
     StartMedia { config: RtpConfig, direction: Direction },
+    /// Warm transfer: bind an RTP port for the agent leg and report it at
+    /// once with `handle_agent_rtp`.
+    BindAgentRtp,
+    /// Start the agent leg's RTP on that port, on the caller leg's shard.
+    StartAgentMedia { config: RtpConfig, direction: Direction },
+    /// A command for the agent's RTP leg.
+    AgentMedia(MediaCommand),
+    /// Close the agent's RTP leg.
+    CloseAgentMedia,
+    /// Bridge the caller's and the agent's RTP legs.
+    Bridge,
+    /// A second leg's dialog is over: the endpoint forgets its Call-ID.
+    LegEnded { call_id: String },
     /// A command for the running RTP leg.
     Media(MediaCommand),
     /// Render prompt `id`; report with `handle_render`.
@@ -266,6 +280,10 @@ pub(crate) struct CallCore {
     node: Option<String>,
     webhook_seq: u64,
     transfer: Option<Transfer>,
+    /// A blind transfer's `fallback: bridge`: what to dial if the REFER fails.
+    fallback: Option<(String, dialogs::CallContext, dialogs::TransferOptions)>,
+    /// The agent leg of a warm transfer.
+    agent: Option<warm::AgentLeg>,
 
     // Speech
     listening: Option<Listening>,
@@ -320,6 +338,8 @@ impl CallCore {
             node: None,
             webhook_seq: 0,
             transfer: None,
+            fallback: None,
+            agent: None,
             listening: None,
             speech_off: false,
             pending_hint: None,
@@ -348,6 +368,7 @@ impl CallCore {
             self.outbound.as_ref().and_then(|o| o.poll_timeout()),
             self.runner.as_ref().and_then(|r| r.poll_timeout()),
             self.transfer.as_ref().and_then(|t| t.poll_timeout()),
+            self.agent.as_ref().and_then(|a| a.poll_timeout()),
         ]
         .into_iter()
         .flatten()
@@ -367,6 +388,7 @@ impl CallCore {
         if self.transfer.as_ref().and_then(|t| t.poll_timeout()).is_some_and(|at| at <= now) {
             self.transfer_timeout(now);
         }
+        self.agent_timeout(now);
         if let Some(r) = self.runner.as_mut() {
             r.handle_timeout(now);
         }
@@ -399,6 +421,7 @@ impl CallCore {
         }
         if self.phase == Phase::Ended && !self.ended_reported {
             self.ended_reported = true;
+            self.warm_call_ending();
             let outcome = self.outcome.unwrap_or(Outcome::Completed);
             let end = self.recorder.ended(outcome, self.clock.unix_ms(now));
             let bye = self.bye.take();
@@ -411,6 +434,7 @@ impl CallCore {
         let state = match self.phase {
             Phase::Inviting | Phase::Dialling => "ringing",
             Phase::Answered => "answered",
+            Phase::Confirmed if self.warm_phase_label().is_some() => self.warm_phase_label().unwrap_or_default(),
             Phase::Confirmed if self.transfer.is_some() => "transferring",
             Phase::Confirmed => "in-flow",
             Phase::Ended => "ended",

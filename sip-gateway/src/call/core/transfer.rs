@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use dialogs::{CallContext, FlowEvent, TransferMode as FlowTransferMode};
+use dialogs::{CallContext, FlowEvent};
 use rsip::{Header, Method};
 
 use super::{CallCore, Outcome, Output};
@@ -115,17 +115,13 @@ impl Transfer {
 
 impl CallCore {
     /// The flow asked for a transfer: REFER with the context (DESIGN.md §5).
-    pub(super) fn start_transfer(&mut self, to: &str, mode: FlowTransferMode, context: CallContext, now: Instant) {
-        if mode != FlowTransferMode::Blind {
-            tracing::warn!(?mode, "only blind transfer is implemented; transferring blind");
-        }
+    pub(super) fn start_transfer(&mut self, to: &str, context: CallContext, now: Instant) {
         let at = self.clock.unix_ms(now);
         let target = match parse_sip_uri(to) {
             Ok(t) => t,
             Err(e) => return self.transfer_update(TransferUpdate::Failed { code: None, reason: format!("bad transfer target: {e}") }, now),
         };
-        let stored_mode = if mode == FlowTransferMode::Warm { TransferMode::Warm } else { TransferMode::Blind };
-        self.recorder.transfer_tried(to, stored_mode, at);
+        self.recorder.transfer_tried(to, TransferMode::Blind, at);
         let intent = context.intents.last().map(|i| i.intent.clone()).unwrap_or_default();
         self.out(Output::Context(serde_json::to_value(&context).unwrap_or_default()));
         let ctx_url = format!("{}/v1/calls/{}/context", self.settings.api_base, self.id.call_id);
@@ -198,6 +194,10 @@ impl CallCore {
                 self.recorder.transfer_result(code, false, at);
                 metrics().count_transfer("failed");
                 self.transfer = None;
+                if let Some((to, context, options)) = self.fallback.take() {
+                    tracing::info!("REFER failed: bridging to the agent instead (fallback: bridge)");
+                    return self.start_warm(&to, context, options, now);
+                }
                 self.flow_event(FlowEvent::TransferFailed { reason }, now);
                 self.publish();
             }

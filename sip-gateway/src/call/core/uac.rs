@@ -269,21 +269,19 @@ impl CallCore {
         true
     }
 
-    /// §9.1: CANCEL with the INVITE's Request-URI, Call-ID, From, To, CSeq
-    /// number and top Via (same branch).
     fn send_cancel(&mut self) {
-        let keep = |h: &Header| matches!(h, Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::Route(_));
-        let mut hs: Vec<Header> = self.invite.headers.iter().filter(|h| keep(h)).cloned().collect();
-        let cseq = headers::cseq(&self.invite.headers).map_or(1, |c| c.0);
-        hs.push(Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} CANCEL"))));
-        hs.push(Header::MaxForwards(rsip::headers::MaxForwards::new("70")));
-        let cancel = Request {
-            method: Method::Cancel,
-            uri: self.invite.uri.clone(),
-            version: rsip::Version::V2,
-            headers: hs.into(),
-            body: Vec::new(),
-        };
+        let cancel = cancel_for(&self.invite);
         self.out(Output::SendRequest { request: cancel, flow: self.sip_flow });
     }
+}
+
+/// §9.1: the CANCEL of `invite`: its Request-URI, Call-ID, From, To, CSeq
+/// number and top Via (same branch).
+pub(super) fn cancel_for(invite: &Request) -> Request {
+    let keep = |h: &Header| matches!(h, Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::Route(_));
+    let mut hs: Vec<Header> = invite.headers.iter().filter(|h| keep(h)).cloned().collect();
+    let cseq = headers::cseq(&invite.headers).map_or(1, |c| c.0);
+    hs.push(Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} CANCEL"))));
+    hs.push(Header::MaxForwards(rsip::headers::MaxForwards::new("70")));
+    Request { method: Method::Cancel, uri: invite.uri.clone(), version: rsip::Version::V2, headers: hs.into(), body: Vec::new() }
 }

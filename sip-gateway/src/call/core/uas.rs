@@ -169,7 +169,15 @@ impl CallCore {
     /// Asks the edge to start the RTP leg with the negotiated codec.
     pub(super) fn start_media(&mut self) {
         let Some(n) = self.negotiated.clone() else { return };
-        let config = RtpConfig {
+        let config = self.rtp_config(&n);
+        self.media_up = true;
+        self.out(Output::StartMedia { config, direction: n.direction });
+    }
+
+    /// An RTP leg's parameters from a negotiation (random SSRC and origins,
+    /// RFC 3550 §5.1).
+    pub(super) fn rtp_config(&self, n: &crate::sip::sdp::Negotiated) -> RtpConfig {
+        RtpConfig {
             codec: n.codec,
             payload_type: n.payload_type,
             telephone_event_pt: n.telephone_event,
@@ -178,9 +186,7 @@ impl CallCore {
             ssrc: rand::random(),
             initial_sequence: rand::random(),
             initial_timestamp: rand::random(),
-        };
-        self.media_up = true;
-        self.out(Output::StartMedia { config, direction: n.direction });
+        }
     }
 
     /// The edge could not start the media leg.

@@ -9,6 +9,7 @@
 mod blind_transfer;
 mod inbound;
 mod outbound;
+mod warm_transfer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -115,12 +116,35 @@ struct FakeLeg {
     due: Vec<(Instant, MediaEvent)>,
 }
 
+impl FakeLeg {
+    fn play(&mut self, id: u64, now: Instant) {
+        self.due.push((now, MediaEvent::PlaybackStarted { id }));
+        self.due.push((now + PROMPT, MediaEvent::PlaybackFinished { id }));
+    }
+
+    /// A stopped prompt finishes now.
+    fn stop(&mut self, now: Instant) {
+        for (at, ev) in &mut self.due {
+            if matches!(ev, MediaEvent::PlaybackFinished { .. }) {
+                *at = now;
+            }
+        }
+    }
+
+    fn take_due(&mut self, now: Instant) -> Option<MediaEvent> {
+        let i = self.due.iter().position(|(t, _)| *t <= now)?;
+        Some(self.due.remove(i).1)
+    }
+}
+
 pub(super) struct Driver {
     pub(super) core: CallCore,
     pub(super) now: Instant,
     /// Every output the core produced, in order.
     pub(super) log: Vec<Output>,
     leg: Option<FakeLeg>,
+    /// The warm transfer's agent leg.
+    agent_leg: Option<FakeLeg>,
 }
 
 impl Driver {
@@ -131,14 +155,14 @@ impl Driver {
         let flow = SipFlow::Udp { listener: 0, remote: CALLER.parse().unwrap() };
         let local: SocketAddr = LOCAL.parse().unwrap();
         let core = CallCore::new_inbound(settings, identity(flow_yaml), invite, key, flow, local, WallClock::new(start, 1_764_000_000_000));
-        let mut d = Driver { core, now: start, log: Vec::new(), leg: None };
+        let mut d = Driver { core, now: start, log: Vec::new(), leg: None, agent_leg: None };
         d.core.start_inbound(Some(40_000), start);
         d.pump();
         d
     }
 
     pub(super) fn from_core(core: CallCore, start: Instant) -> Self {
-        Driver { core, now: start, log: Vec::new(), leg: None }
+        Driver { core, now: start, log: Vec::new(), leg: None, agent_leg: None }
     }
 
     /// Drains the core's outputs, answering what the edge would.
@@ -150,22 +174,17 @@ impl Driver {
                     let pcm = media::Pcm::new(vec![0i16; 8000], 8000);
                     self.core.handle_render(*id, RenderMsg::Start { pcm, streamed: false }, self.now);
                 }
-                Output::Media(MediaCommand::Play { id, .. }) => {
-                    let leg = self.leg.as_mut().expect("Play before media started");
-                    leg.due.push((self.now, MediaEvent::PlaybackStarted { id: *id }));
-                    leg.due.push((self.now + PROMPT, MediaEvent::PlaybackFinished { id: *id }));
+                Output::Media(MediaCommand::Play { id, .. }) => self.leg.as_mut().expect("Play before media started").play(*id, self.now),
+                Output::Media(MediaCommand::Stop) => self.leg.as_mut().into_iter().for_each(|l| l.stop(self.now)),
+                Output::BindAgentRtp => self.core.handle_agent_rtp(Some(40_010), self.now),
+                Output::StartAgentMedia { .. } => self.agent_leg = Some(FakeLeg::default()),
+                Output::AgentMedia(MediaCommand::Play { id, .. }) => self.agent_leg.as_mut().expect("agent media").play(*id, self.now),
+                Output::AgentMedia(MediaCommand::Stop) => self.agent_leg.as_mut().into_iter().for_each(|l| l.stop(self.now)),
+                Output::CloseAgentMedia => self.agent_leg = None,
+                Output::Ended { .. } => {
+                    self.leg = None;
+                    self.agent_leg = None;
                 }
-                Output::Media(MediaCommand::Stop) => {
-                    if let Some(leg) = self.leg.as_mut() {
-                        // A stopped prompt finishes now.
-                        for (at, ev) in &mut leg.due {
-                            if matches!(ev, MediaEvent::PlaybackFinished { .. }) {
-                                *at = self.now;
-                            }
-                        }
-                    }
-                }
-                Output::Ended { .. } => self.leg = None,
                 _ => {}
             }
             self.log.push(o);
@@ -173,7 +192,7 @@ impl Driver {
     }
 
     fn next_media(&self) -> Option<Instant> {
-        self.leg.as_ref().and_then(|l| l.due.iter().map(|(at, _)| *at).min())
+        [self.leg.as_ref(), self.agent_leg.as_ref()].into_iter().flatten().flat_map(|l| l.due.iter().map(|(at, _)| *at)).min()
     }
 
     /// One step of virtual time: the earliest media event or core timeout.
@@ -182,13 +201,15 @@ impl Driver {
         let next = [self.next_media(), self.core.poll_timeout()].into_iter().flatten().min();
         let Some(at) = next else { return false };
         self.now = self.now.max(at);
-        if let Some(leg) = self.leg.as_mut() {
-            if let Some(i) = leg.due.iter().position(|(t, _)| *t <= self.now) {
-                let (_, ev) = leg.due.remove(i);
-                self.core.handle_media(ev, self.now);
-                self.pump();
-                return true;
-            }
+        if let Some(ev) = self.leg.as_mut().and_then(|l| l.take_due(self.now)) {
+            self.core.handle_media(ev, self.now);
+            self.pump();
+            return true;
+        }
+        if let Some(ev) = self.agent_leg.as_mut().and_then(|l| l.take_due(self.now)) {
+            self.core.handle_agent_media(ev, self.now);
+            self.pump();
+            return true;
         }
         self.core.handle_timeout(self.now);
         self.pump();
@@ -219,6 +240,11 @@ impl Driver {
 
     pub(super) fn media(&mut self, ev: MediaEvent) {
         self.core.handle_media(ev, self.now);
+        self.pump();
+    }
+
+    pub(super) fn agent_media(&mut self, ev: MediaEvent) {
+        self.core.handle_agent_media(ev, self.now);
         self.pump();
     }
 
