@@ -1,0 +1,250 @@
+//! Issue #12, warm transfer end to end: SIPp as the caller and SIPp as the
+//! agent's phone, the media of both legs on sockets this test owns. The
+//! caller presses 0 (RFC 4733); the agent's INVITE carries the context (the
+//! agent scenario checks User-to-User, X-Centralita-* and Call-Info); the
+//! agent hears the whisper (loud RTP), presses 1; then each side's audio
+//! reaches the other through the gateway (PCMU caller ↔ PCMA agent:
+//! transcoded, re-stamped with the other leg's SSRC), a key is relayed as
+//! RFC 4733, and the agent's BYE ends both legs with one record. A busy
+//! agent sends the caller back to the flow's `busy` node.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use centralita_e2e::{free_udp_port, repo_root, sipp_spawn, sipp_uas, Gateway, Scratch};
+use media::Codec;
+
+fn scenario(name: &str) -> String {
+    std::fs::read_to_string(repo_root().join("tests/scenarios").join(name)).expect("scenario")
+}
+
+/// A test-owned RTP endpoint: sends from, and receives on, one socket.
+struct Rtp {
+    socket: UdpSocket,
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Packet {
+    pt: u8,
+    ssrc: u32,
+    payload: Vec<u8>,
+}
+
+impl Rtp {
+    fn new(ssrc: u32) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        Rtp { socket, seq: 1, ts: 0, ssrc }
+    }
+
+    fn port(&self) -> u16 {
+        self.socket.local_addr().unwrap().port()
+    }
+
+    fn send(&mut self, to: SocketAddr, pt: u8, marker: bool, payload: &[u8], advance: u32) {
+        let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+        p.extend_from_slice(&self.seq.to_be_bytes());
+        p.extend_from_slice(&self.ts.to_be_bytes());
+        p.extend_from_slice(&self.ssrc.to_be_bytes());
+        p.extend_from_slice(payload);
+        self.socket.send_to(&p, to).unwrap();
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(advance);
+    }
+
+    /// An RFC 4733 key: a start packet and three end packets.
+    fn key(&mut self, to: SocketAddr, event: u8) {
+        self.send(to, 101, true, &[event, 0x0a, 0x00, 0xa0], 0);
+        for _ in 0..3 {
+            self.send(to, 101, false, &[event, 0x8a, 0x03, 0x20], 0);
+        }
+        self.ts = self.ts.wrapping_add(800);
+    }
+
+    /// Everything received for `d`, with the gateway's address.
+    fn receive_for(&self, d: Duration) -> (Vec<Packet>, Option<SocketAddr>) {
+        let until = Instant::now() + d;
+        let (mut got, mut from) = (Vec::new(), None);
+        let mut buf = [0u8; 1500];
+        while Instant::now() < until {
+            if let Ok((n, src)) = self.socket.recv_from(&mut buf) {
+                from = Some(src);
+                let b = &buf[..n];
+                got.push(Packet { pt: b[1] & 0x7f, ssrc: u32::from_be_bytes([b[8], b[9], b[10], b[11]]), payload: b[12..].to_vec() });
+            }
+        }
+        (got, from)
+    }
+
+    /// Waits (at most `within`) for a loud audio packet; returns the sender.
+    fn until_loud(&self, within: Duration) -> Option<SocketAddr> {
+        let until = Instant::now() + within;
+        let mut buf = [0u8; 1500];
+        while Instant::now() < until {
+            if let Ok((n, src)) = self.socket.recv_from(&mut buf) {
+                if n > 12 && buf[1] & 0x7f != 101 && loud(&buf[12..n], buf[1] & 0x7f) {
+                    return Some(src);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// RMS above 300 (of 32768): speech or a tone, not silence or comfort noise.
+fn loud(payload: &[u8], pt: u8) -> bool {
+    let codec = if pt == 8 { Codec::Pcma } else { Codec::Pcmu };
+    let mut pcm = vec![0i16; payload.len()];
+    codec.decode(payload, &mut pcm);
+    let energy: f64 = pcm.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / pcm.len().max(1) as f64;
+    energy.sqrt() > 300.0
+}
+
+/// Frame `n` of a 400 Hz tone (20 ms), in `codec`.
+fn tone(codec: Codec, n: u32) -> Vec<u8> {
+    let pcm: Vec<i16> =
+        (0..160).map(|i| ((((n * 160 + i) as f32 / 8000.0) * 400.0 * std::f32::consts::TAU).sin() * 8000.0) as i16).collect();
+    let mut out = vec![0u8; 160];
+    codec.encode(&pcm, &mut out);
+    out
+}
+
+fn flow_for(agent_port: u16, dir: &Scratch) -> std::path::PathBuf {
+    let yaml = scenario("warm_flow.yaml").replace("@AGENT@", &format!("sip:agent@127.0.0.1:{agent_port}"));
+    let path = dir.0.join("warm_flow.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn accepted_warm_transfer_bridges_caller_and_agent_until_the_agent_hangs_up() {
+    let dir = Scratch::new("warm-accept");
+    let agent_port = free_udp_port();
+    let gw = Gateway::start_full("", 20, &flow_for(agent_port, &dir));
+    let mut caller = Rtp::new(0x1111_1111);
+    let mut agent = Rtp::new(0x2222_2222);
+    let agent_vars = [("RTP_PORT", agent.port().to_string()), ("TALK_MS", "6000".to_string()), ("CODEC_PT", "8".to_string())];
+    let mut agent_sipp = sipp_uas(&scenario("warm_agent.xml"), &agent_vars, agent_port, &["-m", "1"], &dir.0);
+    let mut caller_sipp =
+        sipp_spawn(&scenario("warm_caller.xml"), &[("RTP_PORT", caller.port().to_string())], gw.sip_udp, &["-m", "1"], &dir.0);
+
+    // The menu plays to the caller; 0 asks for a person.
+    let gw_caller_rtp = caller.until_loud(Duration::from_secs(15)).expect("the menu prompt reaches the caller");
+    caller.key(gw_caller_rtp, 0);
+    // The agent answers and hears the whisper.
+    let gw_agent_rtp = agent
+        .until_loud(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("the whisper reaches the agent; SIPp: {}\ngateway log:\n{}", sipp_errors(&dir), gw.log_text()));
+    let (during_whisper, _) = caller.receive_for(Duration::from_millis(300));
+    assert!(during_whisper.iter().any(|p| p.pt == 0), "the caller hears hold music meanwhile, not silence");
+    agent.key(gw_agent_rtp, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = agent.receive_for(Duration::from_millis(100));
+    let _ = caller.receive_for(Duration::from_millis(100));
+
+    // Bridged: the caller talks for 1 s (PCMU tone); the agent hears it as PCMA with the agent leg's SSRC.
+    for n in 0..50 {
+        caller.send(gw_caller_rtp, 0, n == 0, &tone(Codec::Pcmu, n), 160);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (heard_by_agent, _) = agent.receive_for(Duration::from_millis(300));
+    let relayed: Vec<_> = heard_by_agent.iter().filter(|p| p.pt == 8 && loud(&p.payload, 8)).collect();
+    assert!(
+        relayed.len() >= 45,
+        "the caller's 50 packets reach the agent transcoded to PCMA: {} of {}",
+        relayed.len(),
+        heard_by_agent.len()
+    );
+    let agent_ssrcs: std::collections::BTreeSet<u32> = heard_by_agent.iter().map(|p| p.ssrc).collect();
+    assert_eq!(agent_ssrcs.len(), 1, "one continuous stream towards the agent");
+
+    // The agent talks back (PCMA tone); the caller hears PCMU.
+    for n in 0..50u32 {
+        agent.send(gw_agent_rtp, 8, n == 0, &tone(Codec::Pcma, n), 160);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (heard_by_caller, _) = caller.receive_for(Duration::from_millis(300));
+    let back: Vec<_> = heard_by_caller.iter().filter(|p| p.pt == 0 && loud(&p.payload, 0)).collect();
+    assert!(back.len() >= 45, "the agent's 50 packets reach the caller as PCMU: {} of {}", back.len(), heard_by_caller.len());
+
+    // A key from the caller is relayed to the agent as RFC 4733.
+    caller.key(gw_caller_rtp, 5);
+    let (events, _) = agent.receive_for(Duration::from_millis(300));
+    assert!(events.iter().any(|p| p.pt == 101 && p.payload.first() == Some(&5)), "digit 5 relayed: {events:?}");
+
+    // The agent hangs up (after TALK_MS): both SIPp ends finish cleanly.
+    let caller_status = wait(&mut caller_sipp, Duration::from_secs(30));
+    let agent_status = wait(&mut agent_sipp, Duration::from_secs(30));
+    assert!(agent_status.success(), "agent SIPp failed (context headers checked by its scenario): {agent_status:?}\n{}", gw.log_text());
+    assert!(caller_status.success(), "caller SIPp failed: {caller_status:?}");
+    assert!(gw.wait_idle(Duration::from_secs(10)), "both legs ended");
+
+    let (status, calls) = gw.api_get("/v1/calls", Some(&gw.token));
+    assert_eq!(status, 200);
+    let call = &calls["calls"][0];
+    assert_eq!(call["outcome"], "transferred", "{call}");
+    let id = call["id"].as_str().unwrap();
+    let (_, detail) = gw.api_get(&format!("/v1/calls/{}", urlencode(id)), Some(&gw.token));
+    let t = &detail["transfers"][0];
+    assert_eq!((t["mode"].as_str(), t["ok"].as_bool()), (Some("warm"), Some(true)), "{detail}");
+    assert!(t["answered_ms"].as_i64().is_some_and(|ms| ms > 0), "time to agent recorded: {t}");
+}
+
+#[test]
+fn a_busy_agent_sends_the_caller_to_the_busy_node() {
+    let dir = Scratch::new("warm-busy");
+    let agent_port = free_udp_port();
+    let gw = Gateway::start_full("", 20, &flow_for(agent_port, &dir));
+    let mut caller = Rtp::new(0x3333_3333);
+    let mut agent_sipp = sipp_uas(&scenario("uas_busy.xml"), &[], agent_port, &["-m", "1"], &dir.0);
+    let mut caller_sipp =
+        sipp_spawn(&scenario("warm_caller.xml"), &[("RTP_PORT", caller.port().to_string())], gw.sip_udp, &["-m", "1"], &dir.0);
+    let gw_rtp = caller.until_loud(Duration::from_secs(15)).expect("menu");
+    caller.key(gw_rtp, 0);
+    assert!(wait(&mut agent_sipp, Duration::from_secs(20)).success(), "the agent's phone got the INVITE and answered 486");
+    assert!(wait(&mut caller_sipp, Duration::from_secs(30)).success(), "the flow's busy node hangs up the caller");
+    assert!(gw.wait_idle(Duration::from_secs(10)));
+    let (_, calls) = gw.api_get("/v1/calls", Some(&gw.token));
+    let id = calls["calls"][0]["id"].as_str().unwrap().to_string();
+    let (_, detail) = gw.api_get(&format!("/v1/calls/{}", urlencode(&id)), Some(&gw.token));
+    let nodes: Vec<&str> =
+        detail["steps"].as_array().unwrap().iter().filter(|s| s["kind"] == "node").filter_map(|s| s["node"].as_str()).collect();
+    assert_eq!(nodes, ["welcome", "to_agent", "busy"], "{detail}");
+    let t = &detail["transfers"][0];
+    assert_eq!((t["ok"].as_bool(), t["result_code"].as_i64()), (Some(false), Some(486)), "{t}");
+    assert_eq!(calls["calls"][0]["outcome"], "completed");
+}
+
+fn wait(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            return child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// SIPp's error logs in `dir`, for failure messages.
+fn sipp_errors(dir: &Scratch) -> String {
+    std::fs::read_dir(&dir.0)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
