@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rtp_session::{Direction, MediaEvent, RtpSession, RtpStats};
+pub use crate::shard::failed_legs_total;
 use crate::shard::{NewLeg, Shard, ShardInput};
 use crate::{MediaError, Pcm};
 
@@ -92,6 +93,9 @@ pub enum MediaCommand {
     StopListening,
     /// End the task; it returns the final stats.
     Close,
+    /// Test hook: the leg's next receive panics (fault isolation tests).
+    #[cfg(test)]
+    FailOnReceive,
 }
 
 /// Handle on a running media leg. Dropping it ends the leg (at the shard's
@@ -172,7 +176,8 @@ impl MediaEngine {
     /// Hands `session` on `socket` to the least busy shard.
     pub fn spawn_leg(&self, socket: UdpSocket, session: RtpSession) -> Result<MediaLeg, MediaError> {
         let local_port = socket.local_addr()?.port();
-        let shard = self.inner.shards.iter().min_by_key(|s| s.legs.load(Ordering::Relaxed)).expect("at least one shard");
+        // `start` makes at least one shard; none would mean no engine.
+        let shard = self.inner.shards.iter().min_by_key(|s| s.legs.load(Ordering::Relaxed)).ok_or(MediaError::EngineStopped)?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (event_tx, event_rx) = mpsc::channel(EVENT_CAPACITY);
         let (finished_tx, finished_rx) = oneshot::channel();

@@ -169,6 +169,9 @@ pub struct RtpStats {
     /// Frames of a streamed prompt padded with silence because the TTS
     /// audio had not arrived in time.
     pub playback_underruns: u64,
+    /// The leg's processing panicked and its media shard ended it (the
+    /// call's media stopped; see `media::leg::failed_legs_total`).
+    pub failed: bool,
 }
 
 /// One call leg's RTP state machine. See the module doc for the rules.

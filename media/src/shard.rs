@@ -26,11 +26,20 @@
 //! call task with `try_send`; if the call task is slow they wait in the leg's
 //! backlog rather than stall the shard. A leg whose handle is dropped is
 //! reaped at the next housekeeping pass.
+//!
+//! Fault isolation: the media path has no `unwrap`s, but a bug in one leg's
+//! processing must not end every call on the shard. Each leg's work (a
+//! command, its timeout, its received packets, its sends) runs under
+//! `std::panic::catch_unwind`, which costs nothing until something panics.
+//! A leg that panics is ended: its event channel closes (the call hangs up
+//! as failed), its final stats say `failed`, and [`failed_legs_total`]
+//! counts it; the shard and its other legs go on.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +60,14 @@ const SEND_CHECK_EVERY: usize = 16;
 const HOUSEKEEPING_TICKS: u64 = 250;
 const RECV_BUFFER: usize = 2048;
 const EVENTS_CAPACITY: usize = 1024;
+
+static FAILED_LEGS: AtomicU64 = AtomicU64::new(0);
+
+/// Legs ended because their processing panicked, since the process started
+/// (for a metric; each also ends its call and says `failed` in its stats).
+pub fn failed_legs_total() -> u64 {
+    FAILED_LEGS.load(Ordering::Relaxed)
+}
 
 /// What a shard is told over its one input channel.
 pub(crate) enum ShardInput {
@@ -79,6 +96,9 @@ struct Slot {
     touched: bool,
     /// Listening for speech (MediaCommand::Listen).
     tap: Option<SpeechTap>,
+    /// Test hook: the next receive panics (MediaCommand::FailOnReceive).
+    #[cfg(test)]
+    fail_on_receive: bool,
 }
 
 /// One shard's state; lives on its own thread.
@@ -221,72 +241,22 @@ impl Shard {
             armed: None,
             touched: false,
             tap: None,
+            #[cfg(test)]
+            fail_on_receive: false,
         });
         self.by_id.insert(id, idx);
         self.touch(idx);
     }
 
     fn handle_command(&mut self, idx: usize, command: MediaCommand, now: Instant) {
+        if matches!(command, MediaCommand::Close) {
+            self.detach(idx, false);
+            return;
+        }
         let Some(slot) = self.slots[idx].as_mut() else { return };
-        match command {
-            MediaCommand::Close => {
-                self.detach(idx);
-                return;
-            }
-            MediaCommand::Play { pcm, id } => {
-                if let Err(e) = slot.session.play(pcm, id, now) {
-                    tracing::warn!(error = %e, id, "prompt rejected");
-                    // Never leave the caller waiting for a prompt that will not play.
-                    deliver(slot, MediaEvent::PlaybackFinished { id });
-                }
-            }
-            MediaCommand::PlayStream { pcm, id } => {
-                if let Err(e) = slot.session.play_stream(pcm, id, now) {
-                    tracing::warn!(error = %e, id, "streamed prompt rejected");
-                    deliver(slot, MediaEvent::PlaybackFinished { id });
-                }
-            }
-            MediaCommand::Append { pcm, id } => {
-                if let Err(e) = slot.session.append_playback(id, pcm) {
-                    tracing::warn!(error = %e, id, "prompt audio rejected");
-                }
-            }
-            MediaCommand::EndStream { id } => slot.session.end_playback(id),
-            MediaCommand::Stop => slot.session.stop_playback(now),
-            MediaCommand::SetRemote(addr) => slot.session.set_remote(addr),
-            MediaCommand::SetDirection(dir) => slot.session.set_direction(dir),
-            MediaCommand::Listen { sink, vad } => match SpeechTap::new(sink, vad) {
-                Ok(tap) => {
-                    slot.tap = Some(tap);
-                    slot.session.set_audio_tap(true);
-                }
-                Err(e) => tracing::warn!(error = %e, "speech tap not started"),
-            },
-            MediaCommand::Detect { vad } => match SpeechTap::detect(vad) {
-                Ok(tap) => {
-                    slot.tap = Some(tap);
-                    slot.session.set_audio_tap(true);
-                }
-                Err(e) => tracing::warn!(error = %e, "speech tap not started"),
-            },
-            MediaCommand::Attach(sink) => {
-                if let Some(tap) = slot.tap.as_mut() {
-                    tap.attach(sink);
-                    if tap.is_done() {
-                        slot.tap = None;
-                        slot.session.set_audio_tap(false);
-                    }
-                }
-            }
-            MediaCommand::SetEndOfSpeech(silence) => {
-                if let Some(tap) = slot.tap.as_mut() {
-                    tap.set_end_of_speech(silence);
-                }
-            }
-            MediaCommand::StopListening => {
-                slot.tap = None;
-                slot.session.set_audio_tap(false);
-            }
+        if catch_unwind(AssertUnwindSafe(|| apply_command(slot, command, now))).is_err() {
+            self.fail(idx);
+            return;
         }
         self.touch(idx);
     }
@@ -304,30 +274,10 @@ impl Shard {
             }
             let idx = event.token().0;
             let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) else { continue };
-            // Edge-triggered: drain until WouldBlock or the next edge never comes.
-            loop {
-                match slot.socket.recv_from(&mut self.recv_buf) {
-                    Ok((len, source)) => slot.session.handle_receive(&self.recv_buf[..len], source, now),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    // E.g. ICMP port unreachable surfaced as ECONNREFUSED: keep going.
-                    Err(e) => tracing::debug!(error = %e, "RTP receive error"),
-                }
-            }
-            if let Some(tap) = slot.tap.as_mut() {
-                let mut heard = [None, None];
-                slot.session.take_audio(|audio| {
-                    tap.push(audio, |e| {
-                        let i = usize::from(e == TapEvent::SpeechEnded);
-                        heard[i] = Some(e);
-                    })
-                });
-                for e in heard.into_iter().flatten() {
-                    deliver(slot, if e == TapEvent::SpeechStarted { MediaEvent::SpeechStarted } else { MediaEvent::SpeechEnded });
-                }
-                if slot.tap.as_ref().is_some_and(SpeechTap::is_done) {
-                    slot.tap = None;
-                    slot.session.set_audio_tap(false);
-                }
+            let buf = &mut self.recv_buf;
+            if catch_unwind(AssertUnwindSafe(|| receive_into(slot, buf, now))).is_err() {
+                self.fail(idx);
+                continue;
             }
             self.touch(idx);
         }
@@ -356,7 +306,10 @@ impl Shard {
                 continue; // stale entry: the slot was re-armed since
             }
             slot.armed = None;
-            slot.session.handle_timeout(now);
+            if catch_unwind(AssertUnwindSafe(|| slot.session.handle_timeout(now))).is_err() {
+                self.fail(idx);
+                continue;
+            }
             self.touch(idx);
         }
     }
@@ -366,19 +319,14 @@ impl Shard {
         for idx in std::mem::take(&mut self.touched) {
             let Some(slot) = self.slots[idx].as_mut() else { continue };
             slot.touched = false;
-            while let Some((len, to)) = slot.session.poll_transmit(&mut self.send_buf) {
-                if let Err(e) = slot.socket.send_to(&self.send_buf[..len], to) {
-                    tracing::debug!(error = %e, %to, "RTP send failed");
-                }
-            }
-            let had_backlog = !slot.backlog.is_empty();
-            while let Some(event) = slot.session.poll_event() {
-                deliver(slot, event);
-            }
-            if !had_backlog && !slot.backlog.is_empty() {
+            let buf = &mut self.send_buf;
+            let Ok((backlogged, next)) = catch_unwind(AssertUnwindSafe(|| flush_slot(slot, buf))) else {
+                self.fail(idx);
+                continue;
+            };
+            if backlogged {
                 self.backlogged.push(idx);
             }
-            let next = slot.session.poll_timeout();
             if next != slot.armed {
                 slot.armed = next;
                 if let Some(at) = next {
@@ -424,24 +372,35 @@ impl Shard {
         let dropped: Vec<usize> =
             self.slots.iter().enumerate().filter_map(|(idx, s)| s.as_ref().filter(|s| s.events.is_closed()).map(|_| idx)).collect();
         for idx in dropped {
-            self.detach(idx);
+            self.detach(idx, false);
         }
     }
 
-    fn detach(&mut self, idx: usize) {
+    /// Ends leg `idx`, whose processing panicked (see the module doc).
+    fn fail(&mut self, idx: usize) {
+        FAILED_LEGS.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = self.slots[idx].as_ref() {
+            tracing::error!(leg = slot.id, "media leg panicked: ended, the shard's other legs go on");
+        }
+        self.detach(idx, true);
+    }
+
+    fn detach(&mut self, idx: usize, failed: bool) {
         let Some(mut slot) = self.slots[idx].take() else { return };
         let _ = self.poll.registry().deregister(&mut slot.socket);
         self.by_id.remove(&slot.id);
         self.free.push(idx);
         self.legs.fetch_sub(1, Ordering::Relaxed);
         if let Some(finished) = slot.finished.take() {
-            let _ = finished.send(slot.session.stats());
+            // A failed session may be inconsistent: its stats must not panic too.
+            let stats = catch_unwind(AssertUnwindSafe(|| slot.session.stats())).unwrap_or_default();
+            let _ = finished.send(RtpStats { failed: failed || stats.failed, ..stats });
         }
     }
 
     fn close_all(&mut self) {
         for idx in 0..self.slots.len() {
-            self.detach(idx);
+            self.detach(idx, false);
         }
     }
 }
@@ -456,3 +415,118 @@ fn deliver(slot: &mut Slot, event: MediaEvent) {
         Err(TrySendError::Full(event)) => slot.backlog.push_back(event),
     }
 }
+
+/// One command for a leg (`Close` is the shard's).
+fn apply_command(slot: &mut Slot, command: MediaCommand, now: Instant) {
+    match command {
+        MediaCommand::Close => {} // handled by the shard
+        #[cfg(test)]
+        MediaCommand::FailOnReceive => slot.fail_on_receive = true,
+        MediaCommand::Play { pcm, id } => {
+            if let Err(e) = slot.session.play(pcm, id, now) {
+                tracing::warn!(error = %e, id, "prompt rejected");
+                // Never leave the caller waiting for a prompt that will not play.
+                deliver(slot, MediaEvent::PlaybackFinished { id });
+            }
+        }
+        MediaCommand::PlayStream { pcm, id } => {
+            if let Err(e) = slot.session.play_stream(pcm, id, now) {
+                tracing::warn!(error = %e, id, "streamed prompt rejected");
+                deliver(slot, MediaEvent::PlaybackFinished { id });
+            }
+        }
+        MediaCommand::Append { pcm, id } => {
+            if let Err(e) = slot.session.append_playback(id, pcm) {
+                tracing::warn!(error = %e, id, "prompt audio rejected");
+            }
+        }
+        MediaCommand::EndStream { id } => slot.session.end_playback(id),
+        MediaCommand::Stop => slot.session.stop_playback(now),
+        MediaCommand::SetRemote(addr) => slot.session.set_remote(addr),
+        MediaCommand::SetDirection(dir) => slot.session.set_direction(dir),
+        MediaCommand::Listen { sink, vad } => match SpeechTap::new(sink, vad) {
+            Ok(tap) => {
+                slot.tap = Some(tap);
+                slot.session.set_audio_tap(true);
+            }
+            Err(e) => tracing::warn!(error = %e, "speech tap not started"),
+        },
+        MediaCommand::Detect { vad } => match SpeechTap::detect(vad) {
+            Ok(tap) => {
+                slot.tap = Some(tap);
+                slot.session.set_audio_tap(true);
+            }
+            Err(e) => tracing::warn!(error = %e, "speech tap not started"),
+        },
+        MediaCommand::Attach(sink) => {
+            if let Some(tap) = slot.tap.as_mut() {
+                tap.attach(sink);
+                if tap.is_done() {
+                    slot.tap = None;
+                    slot.session.set_audio_tap(false);
+                }
+            }
+        }
+        MediaCommand::SetEndOfSpeech(silence) => {
+            if let Some(tap) = slot.tap.as_mut() {
+                tap.set_end_of_speech(silence);
+            }
+        }
+        MediaCommand::StopListening => {
+            slot.tap = None;
+            slot.session.set_audio_tap(false);
+        }
+    }
+}
+
+/// Drains a readable leg's socket into its session and speech tap.
+fn receive_into(slot: &mut Slot, buf: &mut [u8], now: Instant) {
+    #[cfg(test)]
+    if slot.fail_on_receive {
+        panic!("injected media fault");
+    }
+    // Edge-triggered: drain until WouldBlock or the next edge never comes.
+    loop {
+        match slot.socket.recv_from(buf) {
+            Ok((len, source)) => slot.session.handle_receive(&buf[..len], source, now),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            // E.g. ICMP port unreachable surfaced as ECONNREFUSED: keep going.
+            Err(e) => tracing::debug!(error = %e, "RTP receive error"),
+        }
+    }
+    if let Some(tap) = slot.tap.as_mut() {
+        let mut heard = [None, None];
+        slot.session.take_audio(|audio| {
+            tap.push(audio, |e| {
+                let i = usize::from(e == TapEvent::SpeechEnded);
+                heard[i] = Some(e);
+            })
+        });
+        for e in heard.into_iter().flatten() {
+            deliver(slot, if e == TapEvent::SpeechStarted { MediaEvent::SpeechStarted } else { MediaEvent::SpeechEnded });
+        }
+        if slot.tap.as_ref().is_some_and(SpeechTap::is_done) {
+            slot.tap = None;
+            slot.session.set_audio_tap(false);
+        }
+    }
+}
+
+/// Sends a leg's due packets and forwards its events: whether its events
+/// have just started to back up, and its next deadline.
+fn flush_slot(slot: &mut Slot, send_buf: &mut [u8; MAX_PACKET_LEN]) -> (bool, Option<Instant>) {
+    while let Some((len, to)) = slot.session.poll_transmit(send_buf) {
+        if let Err(e) = slot.socket.send_to(&send_buf[..len], to) {
+            tracing::debug!(error = %e, %to, "RTP send failed");
+        }
+    }
+    let had_backlog = !slot.backlog.is_empty();
+    while let Some(event) = slot.session.poll_event() {
+        deliver(slot, event);
+    }
+    (!had_backlog && !slot.backlog.is_empty(), slot.session.poll_timeout())
+}
+
+#[cfg(test)]
+#[path = "shard_tests.rs"]
+mod tests;
