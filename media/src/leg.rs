@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rtp_session::{Direction, MediaEvent, RtpSession, RtpStats};
+pub use crate::shard::failed_legs_total;
 use crate::shard::{NewLeg, Shard, ShardInput};
 use crate::{MediaError, Pcm};
 
@@ -101,6 +102,9 @@ pub enum MediaCommand {
     Unbridge,
     /// End the task; it returns the final stats.
     Close,
+    /// Test hook: the leg's next receive panics (fault isolation tests).
+    #[cfg(test)]
+    FailOnReceive,
 }
 
 /// Handle on a running media leg. Dropping it ends the leg (at the shard's

@@ -5,6 +5,7 @@
 //! - [`g711`], [`codec`]: sample formats (ITU-T G.711, RFC 3551 §4.5.14).
 //! - [`rfc4733`]: telephone-event payloads and a de-duplicating receiver.
 //! - [`goertzel`]: in-band DTMF detection (ITU-T Q.23/Q.24).
+//! - [`latch`]: strict RTP latching (which sources a leg takes media from).
 //! - [`rtp_session`]: the sans-IO RTP session of one call leg (RFC 3550):
 //!   `handle_*` inputs with `now: Instant` passed in, `poll_*` outputs.
 //! - [`leg`]: the handles a call task holds: [`MediaEngine`], [`MediaLeg`].
@@ -19,6 +20,7 @@ pub mod asr;
 pub mod codec;
 pub mod g711;
 pub mod goertzel;
+pub mod latch;
 pub mod leg;
 pub mod pcm;
 pub mod playback;

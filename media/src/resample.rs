@@ -72,6 +72,8 @@ pub struct StreamResampler {
     /// Input samples taken and output samples emitted since the last reset.
     consumed: u64,
     emitted: u64,
+    /// Chunks rubato failed to convert (replaced by silence).
+    failures: u64,
 }
 
 impl std::fmt::Debug for StreamResampler {
@@ -131,6 +133,7 @@ impl StreamResampler {
             to_trim: 0,
             consumed: 0,
             emitted: 0,
+            failures: 0,
         };
         resampler.reset();
         Ok(resampler)
@@ -166,6 +169,12 @@ impl StreamResampler {
         } else {
             0
         }
+    }
+
+    /// Chunks that could not be converted and were replaced by silence
+    /// (never expected; counted rather than panicking on a media thread).
+    pub fn failures(&self) -> u64 {
+        self.failures
     }
 
     /// Input samples waiting for their chunk to fill.
@@ -234,11 +243,20 @@ impl StreamResampler {
             }
             Some(fft) => {
                 // Both buffers were sized for this resampler in `new`, and
-                // one channel is always one channel: rubato cannot fail here.
-                let input = InterleavedSlice::new(&self.input[..], 1, self.chunk_in).expect("input buffer sized in new()");
-                let mut output = InterleavedSlice::new_mut(&mut self.output[..], 1, self.chunk_out).expect("output buffer sized in new()");
-                let (_, produced) = fft.process_into_buffer(&input, &mut output, None).expect("buffers sized in new()");
-                produced
+                // one channel is always one channel: rubato should not fail
+                // here. If it does, the chunk becomes silence (counted)
+                // rather than a panic on the media thread.
+                match run_fft(fft, &self.input, &mut self.output, self.chunk_in, self.chunk_out) {
+                    Ok(produced) => produced.min(self.chunk_out),
+                    Err(error) => {
+                        self.failures += 1;
+                        if self.failures == 1 {
+                            tracing::warn!(%error, from = self.from, to = self.to, "resampler failed; chunk replaced by silence");
+                        }
+                        self.output.fill(0.0);
+                        self.chunk_out
+                    }
+                }
             }
         };
         let skip = self.to_trim.min(produced);
@@ -247,6 +265,14 @@ impl StreamResampler {
         out.extend(self.output[skip..skip + keep].iter().map(|&x| to_i16(x)));
         self.emitted += keep as u64;
     }
+}
+
+/// One FFT block of `input` into `output`: produced output frames.
+fn run_fft(fft: &mut Fft<f32>, input: &[f32], output: &mut [f32], chunk_in: usize, chunk_out: usize) -> Result<usize, String> {
+    let input = InterleavedSlice::new(input, 1, chunk_in).map_err(|e| e.to_string())?;
+    let mut output = InterleavedSlice::new_mut(output, 1, chunk_out).map_err(|e| e.to_string())?;
+    let (_, produced) = fft.process_into_buffer(&input, &mut output, None).map_err(|e| e.to_string())?;
+    Ok(produced)
 }
 
 fn to_i16(x: f32) -> i16 {

@@ -17,9 +17,12 @@
 //! - The marker is also set on the first packet of the stream and of each
 //!   prompt. Silence is sent when no prompt plays (keeps NAT bindings and
 //!   the peer's latch alive).
-//! - Symmetric RTP (RFC 4961) with latching: the first valid packet's source
-//!   becomes the remote; packets from other sources are then ignored until
-//!   signalling announces a new address (`set_remote`).
+//! - Symmetric RTP (RFC 4961) with strict latching ([`crate::latch`]): the
+//!   SDP-signalled address (or its IP behind a port-rewriting NAT, or a
+//!   source that passed probation when the SDP address is private) becomes
+//!   the remote; other sources are rejected and counted, and a new source
+//!   takes over only by continuing the latched stream or after new
+//!   signalling (`set_remote`).
 //! - RFC 3264 §5.1 directions: we send only in `SendRecv`/`SendOnly`.
 //! - RFC 4733 events in, and in-band DTMF (see [`crate::goertzel`]); the same
 //!   key from both sources within 200 ms is reported once.
@@ -42,6 +45,7 @@ use webrtc_util::marshal::Marshal;
 
 use crate::codec::{Codec, FRAME_DURATION, FRAME_SAMPLES};
 use crate::goertzel::DtmfDetector;
+use crate::latch::{Latch, Verdict};
 use crate::rfc4733::DtmfReceiver;
 use crate::rtp_packet::{parse, SeqState, HEADER_LEN};
 use crate::{MediaError, Pcm};
@@ -154,6 +158,10 @@ pub struct RtpStats {
     /// Datagrams dropped: not RTP v2, malformed, unknown payload type, or
     /// from a source other than the latched one.
     pub packets_ignored: u64,
+    /// Of `packets_ignored`, valid RTP rejected for its source address
+    /// (strict latching, [`crate::latch`]): hijack attempts, strays, and
+    /// a new source's packets while on probation.
+    pub packets_rejected: u64,
     /// Expected minus received, from sequence numbers (RFC 3550 A.3).
     pub lost: u64,
     /// The `now` of the timeout that produced the first packet.
@@ -164,6 +172,9 @@ pub struct RtpStats {
     /// Frames of a streamed prompt padded with silence because the TTS
     /// audio had not arrived in time.
     pub playback_underruns: u64,
+    /// The leg's processing panicked and its media shard ended it (the
+    /// call's media stopped; see `media::leg::failed_legs_total`).
+    pub failed: bool,
 }
 
 /// One call leg's RTP state machine. See the module doc for the rules.
@@ -171,9 +182,7 @@ pub struct RtpStats {
 pub struct RtpSession {
     config: RtpConfig,
     direction: Direction,
-    remote: Option<SocketAddr>,
-    signalled_remote: Option<SocketAddr>,
-    latched: bool,
+    latch: Latch,
     header: Header,
     start: Instant,
     next_frame: u64,
@@ -221,9 +230,7 @@ impl RtpSession {
         };
         RtpSession {
             direction: Direction::SendRecv,
-            remote: config.remote,
-            signalled_remote: config.remote,
-            latched: false,
+            latch: Latch::new(config.remote, now),
             header,
             start: now,
             next_frame: 0,
@@ -256,7 +263,7 @@ impl RtpSession {
 
     /// The current remote address (signalled or latched).
     pub fn remote(&self) -> Option<SocketAddr> {
-        self.remote
+        self.latch.remote()
     }
 
     pub fn direction(&self) -> Direction {
@@ -264,7 +271,7 @@ impl RtpSession {
     }
 
     fn can_send(&self) -> bool {
-        self.remote.is_some() && self.direction.sends()
+        self.latch.remote().is_some() && self.direction.sends()
     }
 
     fn supervised(&self) -> bool {
@@ -286,15 +293,18 @@ impl RtpSession {
         let pt = header.payload_type;
         let is_event = self.config.telephone_event_pt == Some(pt);
         let is_audio = pt == self.config.payload_type;
-        let foreign = self.latched && self.remote != Some(source);
-        if foreign || !(is_event || is_audio) {
+        if !(is_event || is_audio) {
             self.stats.packets_ignored += 1;
             return;
         }
-        if !self.latched {
-            self.latched = true;
-            self.remote = Some(source);
-            self.events.push_back(MediaEvent::Latched(source));
+        match self.latch.check(source, header.ssrc, header.sequence_number, now) {
+            Verdict::Accept => {}
+            Verdict::Latched(source) => self.events.push_back(MediaEvent::Latched(source)),
+            Verdict::Reject => {
+                self.stats.packets_ignored += 1;
+                self.stats.packets_rejected += 1;
+                return;
+            }
         }
         self.last_rx = now;
         self.inactive_reported = false;
@@ -427,16 +437,12 @@ impl RtpSession {
         }
     }
 
-    /// A (new) address from signalling. A different address drops the latch
-    /// so the next packet's source is latched again; the same address
+    /// A (new) address from signalling: sending goes there, and a
+    /// different address drops the latch so packets from it (or its IP,
+    /// within the learning window) latch again; the same address
     /// re-announced (e.g. in a re-INVITE) keeps the current latch.
     pub fn set_remote(&mut self, addr: SocketAddr) {
-        if self.signalled_remote == Some(addr) && self.remote.is_some() {
-            return;
-        }
-        self.signalled_remote = Some(addr);
-        self.remote = Some(addr);
-        self.latched = false;
+        self.latch.signal(addr);
     }
 
     /// Our direction from the latest offer/answer. Hold stops sending;
@@ -482,6 +488,7 @@ impl RtpSession {
     /// Advances time: makes due packets ready and checks inactivity.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.touch(now);
+        self.latch.tick(now);
         if self.can_send() {
             while let Some(deadline) = self.deadline(self.next_frame) {
                 if deadline > now {
@@ -518,7 +525,7 @@ impl RtpSession {
         if self.ready == 0 {
             return None;
         }
-        let remote = match self.remote {
+        let remote = match self.latch.remote() {
             Some(remote) if self.direction.sends() && self.relay.is_none() => remote,
             _ => {
                 self.ready = 0;

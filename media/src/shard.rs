@@ -26,11 +26,20 @@
 //! call task with `try_send`; if the call task is slow they wait in the leg's
 //! backlog rather than stall the shard. A leg whose handle is dropped is
 //! reaped at the next housekeeping pass.
+//!
+//! Fault isolation: the media path has no `unwrap`s, but a bug in one leg's
+//! processing must not end every call on the shard. Each leg's work (a
+//! command, its timeout, its received packets, its sends) runs under
+//! `std::panic::catch_unwind`, which costs nothing until something panics.
+//! A leg that panics is ended: its event channel closes (the call hangs up
+//! as failed), its final stats say `failed`, and [`failed_legs_total`]
+//! counts it; the shard and its other legs go on.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +60,14 @@ const SEND_CHECK_EVERY: usize = 16;
 const HOUSEKEEPING_TICKS: u64 = 250;
 const RECV_BUFFER: usize = 2048;
 const EVENTS_CAPACITY: usize = 1024;
+
+static FAILED_LEGS: AtomicU64 = AtomicU64::new(0);
+
+/// Legs ended because their processing panicked, since the process started
+/// (for a metric; each also ends its call and says `failed` in its stats).
+pub fn failed_legs_total() -> u64 {
+    FAILED_LEGS.load(Ordering::Relaxed)
+}
 
 /// What a shard is told over its one input channel.
 pub(crate) enum ShardInput {
@@ -81,6 +98,9 @@ struct Slot {
     tap: Option<SpeechTap>,
     /// Bridged to the leg in this slot (MediaCommand::Bridge).
     bridge: Option<usize>,
+    /// Test hook: the next receive panics (MediaCommand::FailOnReceive).
+    #[cfg(test)]
+    fail_on_receive: bool,
 }
 
 /// One shard's state; lives on its own thread.
@@ -227,89 +247,44 @@ impl Shard {
             touched: false,
             tap: None,
             bridge: None,
+            #[cfg(test)]
+            fail_on_receive: false,
         });
         self.by_id.insert(id, idx);
         self.touch(idx);
     }
 
     fn handle_command(&mut self, idx: usize, command: MediaCommand, now: Instant) {
-        let Some(slot) = self.slots[idx].as_mut() else { return };
         match command {
-            MediaCommand::Close => {
-                self.detach(idx);
-                return;
-            }
-            MediaCommand::Play { pcm, id } => {
-                if let Err(e) = slot.session.play(pcm, id, now) {
-                    tracing::warn!(error = %e, id, "prompt rejected");
-                    // Never leave the caller waiting for a prompt that will not play.
-                    deliver(slot, MediaEvent::PlaybackFinished { id });
-                }
-            }
-            MediaCommand::PlayStream { pcm, id } => {
-                if let Err(e) = slot.session.play_stream(pcm, id, now) {
-                    tracing::warn!(error = %e, id, "streamed prompt rejected");
-                    deliver(slot, MediaEvent::PlaybackFinished { id });
-                }
-            }
-            MediaCommand::Append { pcm, id } => {
-                if let Err(e) = slot.session.append_playback(id, pcm) {
-                    tracing::warn!(error = %e, id, "prompt audio rejected");
-                }
-            }
-            MediaCommand::EndStream { id } => slot.session.end_playback(id),
-            MediaCommand::Stop => slot.session.stop_playback(now),
-            MediaCommand::SetRemote(addr) => slot.session.set_remote(addr),
-            MediaCommand::SetDirection(dir) => slot.session.set_direction(dir),
-            MediaCommand::Listen { sink, vad } => match SpeechTap::new(sink, vad) {
-                Ok(tap) => {
-                    slot.tap = Some(tap);
-                    slot.session.set_audio_tap(true);
-                }
-                Err(e) => tracing::warn!(error = %e, "speech tap not started"),
-            },
-            MediaCommand::Detect { vad } => match SpeechTap::detect(vad) {
-                Ok(tap) => {
-                    slot.tap = Some(tap);
-                    slot.session.set_audio_tap(true);
-                }
-                Err(e) => tracing::warn!(error = %e, "speech tap not started"),
-            },
-            MediaCommand::Attach(sink) => {
-                if let Some(tap) = slot.tap.as_mut() {
-                    tap.attach(sink);
-                    if tap.is_done() {
-                        slot.tap = None;
-                        slot.session.set_audio_tap(false);
-                    }
-                }
-            }
-            MediaCommand::SetEndOfSpeech(silence) => {
-                if let Some(tap) = slot.tap.as_mut() {
-                    tap.set_end_of_speech(silence);
-                }
-            }
-            MediaCommand::StopListening => {
-                slot.tap = None;
-                slot.session.set_audio_tap(false);
-            }
-            MediaCommand::Bridge { peer } => match self.by_id.get(&peer).copied().filter(|&p| p != idx) {
-                Some(peer_idx) => {
-                    self.unbridge(idx);
-                    self.unbridge(peer_idx);
-                    for (a, b) in [(idx, peer_idx), (peer_idx, idx)] {
-                        if let Some(s) = self.slots[a].as_mut() {
-                            s.bridge = Some(b);
-                            s.session.set_relaying(true);
-                        }
-                    }
-                    self.touch(peer_idx);
-                }
-                None => tracing::warn!(peer, "bridge peer is not on this shard; not bridged"),
-            },
-            MediaCommand::Unbridge => self.unbridge(idx),
+            MediaCommand::Close => return self.detach(idx, false),
+            MediaCommand::Bridge { peer } => return self.bridge(idx, peer),
+            MediaCommand::Unbridge => return self.unbridge(idx),
+            _ => {}
+        }
+        let Some(slot) = self.slots[idx].as_mut() else { return };
+        if catch_unwind(AssertUnwindSafe(|| apply_command(slot, command, now))).is_err() {
+            self.fail(idx);
+            return;
         }
         self.touch(idx);
+    }
+
+    /// Bridges the legs in `idx` and (by id) `peer`, ending any bridge
+    /// either was in.
+    fn bridge(&mut self, idx: usize, peer: u64) {
+        let Some(peer_idx) = self.by_id.get(&peer).copied().filter(|&p| p != idx) else {
+            tracing::warn!(peer, "bridge peer is not on this shard; not bridged");
+            return;
+        };
+        self.unbridge(idx);
+        self.unbridge(peer_idx);
+        for (a, b) in [(idx, peer_idx), (peer_idx, idx)] {
+            if let Some(s) = self.slots[a].as_mut() {
+                s.bridge = Some(b);
+                s.session.set_relaying(true);
+            }
+            self.touch(a);
+        }
     }
 
     /// Ends the bridge of the leg in `idx` (both sides), if any.
@@ -337,48 +312,20 @@ impl Shard {
                 self.send_due();
             }
             let idx = event.token().0;
-            if self.slots.get(idx).and_then(Option::as_ref).is_none() {
+            let Some(peer_idx) = self.slots.get(idx).and_then(Option::as_ref).map(|s| s.bridge) else { continue };
+            let (buf, relay_buf) = (&mut self.recv_buf, &mut self.relay_buf);
+            let received = match peer_idx.map(|p| self.slots.get_disjoint_mut([idx, p])) {
+                Some(Ok([Some(slot), Some(peer)])) => {
+                    catch_unwind(AssertUnwindSafe(|| receive_into(slot, Some((peer, relay_buf.as_mut_slice())), buf, now)))
+                }
+                _ => match self.slots[idx].as_mut() {
+                    Some(slot) => catch_unwind(AssertUnwindSafe(|| receive_into(slot, None, buf, now))),
+                    None => continue,
+                },
+            };
+            if received.is_err() {
+                self.fail(idx);
                 continue;
-            }
-            // Edge-triggered: drain until WouldBlock or the next edge never comes.
-            while let Some(slot) = self.slots[idx].as_mut() {
-                let (len, source) = match slot.socket.recv_from(&mut self.recv_buf) {
-                    Ok(received) => received,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    // E.g. ICMP port unreachable surfaced as ECONNREFUSED: keep going.
-                    Err(e) => {
-                        tracing::debug!(error = %e, "RTP receive error");
-                        continue;
-                    }
-                };
-                let before = slot.session.packets_received();
-                slot.session.handle_receive(&self.recv_buf[..len], source, now);
-                // Bridged: a packet the session took goes out on the peer now.
-                let Some(peer) = slot.bridge.filter(|_| slot.session.packets_received() > before) else { continue };
-                let from = slot.session.relay_source();
-                let Some(p) = self.slots[peer].as_mut() else { continue };
-                if let Some((n, to)) = p.session.relay(&self.recv_buf[..len], from, &mut self.relay_buf) {
-                    if let Err(e) = p.socket.send_to(&self.relay_buf[..n], to) {
-                        tracing::debug!(error = %e, %to, "relayed RTP send failed");
-                    }
-                }
-            }
-            let Some(slot) = self.slots[idx].as_mut() else { continue };
-            if let Some(tap) = slot.tap.as_mut() {
-                let mut heard = [None, None];
-                slot.session.take_audio(|audio| {
-                    tap.push(audio, |e| {
-                        let i = usize::from(e == TapEvent::SpeechEnded);
-                        heard[i] = Some(e);
-                    })
-                });
-                for e in heard.into_iter().flatten() {
-                    deliver(slot, if e == TapEvent::SpeechStarted { MediaEvent::SpeechStarted } else { MediaEvent::SpeechEnded });
-                }
-                if slot.tap.as_ref().is_some_and(SpeechTap::is_done) {
-                    slot.tap = None;
-                    slot.session.set_audio_tap(false);
-                }
             }
             self.touch(idx);
         }
@@ -407,7 +354,10 @@ impl Shard {
                 continue; // stale entry: the slot was re-armed since
             }
             slot.armed = None;
-            slot.session.handle_timeout(now);
+            if catch_unwind(AssertUnwindSafe(|| slot.session.handle_timeout(now))).is_err() {
+                self.fail(idx);
+                continue;
+            }
             self.touch(idx);
         }
     }
@@ -417,19 +367,14 @@ impl Shard {
         for idx in std::mem::take(&mut self.touched) {
             let Some(slot) = self.slots[idx].as_mut() else { continue };
             slot.touched = false;
-            while let Some((len, to)) = slot.session.poll_transmit(&mut self.send_buf) {
-                if let Err(e) = slot.socket.send_to(&self.send_buf[..len], to) {
-                    tracing::debug!(error = %e, %to, "RTP send failed");
-                }
-            }
-            let had_backlog = !slot.backlog.is_empty();
-            while let Some(event) = slot.session.poll_event() {
-                deliver(slot, event);
-            }
-            if !had_backlog && !slot.backlog.is_empty() {
+            let buf = &mut self.send_buf;
+            let Ok((backlogged, next)) = catch_unwind(AssertUnwindSafe(|| flush_slot(slot, buf))) else {
+                self.fail(idx);
+                continue;
+            };
+            if backlogged {
                 self.backlogged.push(idx);
             }
-            let next = slot.session.poll_timeout();
             if next != slot.armed {
                 slot.armed = next;
                 if let Some(at) = next {
@@ -475,11 +420,20 @@ impl Shard {
         let dropped: Vec<usize> =
             self.slots.iter().enumerate().filter_map(|(idx, s)| s.as_ref().filter(|s| s.events.is_closed()).map(|_| idx)).collect();
         for idx in dropped {
-            self.detach(idx);
+            self.detach(idx, false);
         }
     }
 
-    fn detach(&mut self, idx: usize) {
+    /// Ends leg `idx`, whose processing panicked (see the module doc).
+    fn fail(&mut self, idx: usize) {
+        FAILED_LEGS.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = self.slots[idx].as_ref() {
+            tracing::error!(leg = slot.id, "media leg panicked: ended, the shard's other legs go on");
+        }
+        self.detach(idx, true);
+    }
+
+    fn detach(&mut self, idx: usize, failed: bool) {
         self.unbridge(idx);
         let Some(mut slot) = self.slots[idx].take() else { return };
         let _ = self.poll.registry().deregister(&mut slot.socket);
@@ -487,13 +441,15 @@ impl Shard {
         self.free.push(idx);
         self.legs.fetch_sub(1, Ordering::Relaxed);
         if let Some(finished) = slot.finished.take() {
-            let _ = finished.send(slot.session.stats());
+            // A failed session may be inconsistent: its stats must not panic too.
+            let stats = catch_unwind(AssertUnwindSafe(|| slot.session.stats())).unwrap_or_default();
+            let _ = finished.send(RtpStats { failed: failed || stats.failed, ..stats });
         }
     }
 
     fn close_all(&mut self) {
         for idx in 0..self.slots.len() {
-            self.detach(idx);
+            self.detach(idx, false);
         }
     }
 }
@@ -508,3 +464,132 @@ fn deliver(slot: &mut Slot, event: MediaEvent) {
         Err(TrySendError::Full(event)) => slot.backlog.push_back(event),
     }
 }
+
+/// One command for a leg (`Close` is the shard's).
+fn apply_command(slot: &mut Slot, command: MediaCommand, now: Instant) {
+    match command {
+        // Handled by the shard: they concern other slots too.
+        MediaCommand::Close | MediaCommand::Bridge { .. } | MediaCommand::Unbridge => {}
+        #[cfg(test)]
+        MediaCommand::FailOnReceive => slot.fail_on_receive = true,
+        MediaCommand::Play { pcm, id } => {
+            if let Err(e) = slot.session.play(pcm, id, now) {
+                tracing::warn!(error = %e, id, "prompt rejected");
+                // Never leave the caller waiting for a prompt that will not play.
+                deliver(slot, MediaEvent::PlaybackFinished { id });
+            }
+        }
+        MediaCommand::PlayStream { pcm, id } => {
+            if let Err(e) = slot.session.play_stream(pcm, id, now) {
+                tracing::warn!(error = %e, id, "streamed prompt rejected");
+                deliver(slot, MediaEvent::PlaybackFinished { id });
+            }
+        }
+        MediaCommand::Append { pcm, id } => {
+            if let Err(e) = slot.session.append_playback(id, pcm) {
+                tracing::warn!(error = %e, id, "prompt audio rejected");
+            }
+        }
+        MediaCommand::EndStream { id } => slot.session.end_playback(id),
+        MediaCommand::Stop => slot.session.stop_playback(now),
+        MediaCommand::SetRemote(addr) => slot.session.set_remote(addr),
+        MediaCommand::SetDirection(dir) => slot.session.set_direction(dir),
+        MediaCommand::Listen { sink, vad } => match SpeechTap::new(sink, vad) {
+            Ok(tap) => {
+                slot.tap = Some(tap);
+                slot.session.set_audio_tap(true);
+            }
+            Err(e) => tracing::warn!(error = %e, "speech tap not started"),
+        },
+        MediaCommand::Detect { vad } => match SpeechTap::detect(vad) {
+            Ok(tap) => {
+                slot.tap = Some(tap);
+                slot.session.set_audio_tap(true);
+            }
+            Err(e) => tracing::warn!(error = %e, "speech tap not started"),
+        },
+        MediaCommand::Attach(sink) => {
+            if let Some(tap) = slot.tap.as_mut() {
+                tap.attach(sink);
+                if tap.is_done() {
+                    slot.tap = None;
+                    slot.session.set_audio_tap(false);
+                }
+            }
+        }
+        MediaCommand::SetEndOfSpeech(silence) => {
+            if let Some(tap) = slot.tap.as_mut() {
+                tap.set_end_of_speech(silence);
+            }
+        }
+        MediaCommand::StopListening => {
+            slot.tap = None;
+            slot.session.set_audio_tap(false);
+        }
+    }
+}
+
+/// Drains a readable leg's socket into its session and speech tap; when
+/// the leg is bridged, every packet its session takes goes out on `peer`
+/// at once (written into the relay buffer).
+fn receive_into(slot: &mut Slot, mut peer: Option<(&mut Slot, &mut [u8])>, buf: &mut [u8], now: Instant) {
+    #[cfg(test)]
+    if slot.fail_on_receive {
+        panic!("injected media fault");
+    }
+    // Edge-triggered: drain until WouldBlock or the next edge never comes.
+    loop {
+        let (len, source) = match slot.socket.recv_from(buf) {
+            Ok(received) => received,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            // E.g. ICMP port unreachable surfaced as ECONNREFUSED: keep going.
+            Err(e) => {
+                tracing::debug!(error = %e, "RTP receive error");
+                continue;
+            }
+        };
+        let before = slot.session.packets_received();
+        slot.session.handle_receive(&buf[..len], source, now);
+        let Some((p, relay_buf)) = peer.as_mut().filter(|_| slot.session.packets_received() > before) else { continue };
+        if let Some((n, to)) = p.session.relay(&buf[..len], slot.session.relay_source(), relay_buf) {
+            if let Err(e) = p.socket.send_to(&relay_buf[..n], to) {
+                tracing::debug!(error = %e, %to, "relayed RTP send failed");
+            }
+        }
+    }
+    if let Some(tap) = slot.tap.as_mut() {
+        let mut heard = [None, None];
+        slot.session.take_audio(|audio| {
+            tap.push(audio, |e| {
+                let i = usize::from(e == TapEvent::SpeechEnded);
+                heard[i] = Some(e);
+            })
+        });
+        for e in heard.into_iter().flatten() {
+            deliver(slot, if e == TapEvent::SpeechStarted { MediaEvent::SpeechStarted } else { MediaEvent::SpeechEnded });
+        }
+        if slot.tap.as_ref().is_some_and(SpeechTap::is_done) {
+            slot.tap = None;
+            slot.session.set_audio_tap(false);
+        }
+    }
+}
+
+/// Sends a leg's due packets and forwards its events: whether its events
+/// have just started to back up, and its next deadline.
+fn flush_slot(slot: &mut Slot, send_buf: &mut [u8; MAX_PACKET_LEN]) -> (bool, Option<Instant>) {
+    while let Some((len, to)) = slot.session.poll_transmit(send_buf) {
+        if let Err(e) = slot.socket.send_to(&send_buf[..len], to) {
+            tracing::debug!(error = %e, %to, "RTP send failed");
+        }
+    }
+    let had_backlog = !slot.backlog.is_empty();
+    while let Some(event) = slot.session.poll_event() {
+        deliver(slot, event);
+    }
+    (!had_backlog && !slot.backlog.is_empty(), slot.session.poll_timeout())
+}
+
+#[cfg(test)]
+#[path = "shard_tests.rs"]
+mod tests;

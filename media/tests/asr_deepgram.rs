@@ -19,6 +19,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{accept_hdr_async, WebSocketStream};
 
+/// A hang guard only (a broken stream would otherwise never end the test),
+/// generous for a busy box: nothing is timed with it.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
 type ServerWs = WebSocketStream<TcpStream>;
 
 /// The handshake as the server saw it.
@@ -139,7 +143,7 @@ fn speak(stream: &mut RecognizerStream, seconds: usize) {
 
 async fn events(stream: &mut RecognizerStream) -> Vec<AsrEvent> {
     let mut out = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(5), stream.next_event()).await.expect("stream hung") {
+    while let Some(event) = tokio::time::timeout(HANG_GUARD, stream.next_event()).await.expect("stream hung") {
         out.push(event);
     }
     out
@@ -230,7 +234,7 @@ async fn an_idle_stream_sends_keepalive() {
     config.keepalive = Duration::from_millis(50);
     let mut stream = DeepgramRecognizer::new(config).unwrap().start(&Grammar::default(), "en-US").unwrap();
     // Nothing pushed: the caller is silent.
-    let first = tokio::time::timeout(Duration::from_secs(2), texts.recv()).await.unwrap().unwrap();
+    let first = tokio::time::timeout(HANG_GUARD, texts.recv()).await.unwrap().unwrap();
     assert_eq!(first, r#"{"type":"KeepAlive"}"#);
     stream.end_of_speech().unwrap();
     let events = events(&mut stream).await;
@@ -294,8 +298,12 @@ async fn no_answer_to_close_stream_times_out() {
     let asked = Instant::now();
     let events = events(&mut stream).await;
     let waited = asked.elapsed();
-    assert!(matches!(events.as_slice(), [AsrEvent::Error(AsrError::Timeout { stage: Stage::Result, .. })]), "{events:?}");
-    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2), "{waited:?}");
+    assert!(
+        matches!(events.as_slice(), [AsrEvent::Error(AsrError::Timeout { stage: Stage::Result, after })] if *after == Duration::from_millis(300)),
+        "{events:?}"
+    );
+    // Timers never fire early; how late they fire depends on the box, so no upper bound.
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
 }
 
 #[tokio::test]
@@ -309,8 +317,11 @@ async fn an_unanswered_handshake_times_out_at_connect() {
     let started = Instant::now();
     let mut stream = DeepgramRecognizer::new(config).unwrap().start(&grammar(), "en-US").unwrap();
     let events = events(&mut stream).await;
-    assert!(matches!(events.as_slice(), [AsrEvent::Error(AsrError::Timeout { stage: Stage::Connect, .. })]), "{events:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(
+        matches!(events.as_slice(), [AsrEvent::Error(AsrError::Timeout { stage: Stage::Connect, after })] if *after == Duration::from_millis(200)),
+        "{events:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(200), "gave up before the connect timeout");
     drop(listener);
 }
 

@@ -16,6 +16,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{accept_async, WebSocketStream};
 
+/// A hang guard only (a broken stream would otherwise never end the test),
+/// generous for a busy box: nothing is timed with it.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
 type ServerWs = WebSocketStream<TcpStream>;
 
 /// What the fake server saw on one connection.
@@ -102,7 +106,7 @@ fn speak(stream: &mut RecognizerStream) {
 /// Events until the stream ends (bounded: a hang fails the test).
 async fn events(stream: &mut RecognizerStream) -> Vec<AsrEvent> {
     let mut out = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(5), stream.next_event()).await.expect("stream hung") {
+    while let Some(event) = tokio::time::timeout(HANG_GUARD, stream.next_event()).await.expect("stream hung") {
         out.push(event);
     }
     out
@@ -211,7 +215,8 @@ async fn a_server_that_never_answers_times_out() {
         matches!(events.last(), Some(AsrEvent::Error(AsrError::Timeout { stage: Stage::Result, after })) if *after == Duration::from_millis(300)),
         "{events:?}"
     );
-    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(2), "{waited:?}");
+    // Timers never fire early; how late they fire depends on the box, so no upper bound.
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
 }
 
 #[tokio::test]

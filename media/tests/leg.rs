@@ -169,3 +169,40 @@ async fn one_shard_paces_many_legs_and_reuses_slots() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_attacker_sending_first_does_not_take_the_leg() {
+    let (socket, port) = bind_rtp_socket(LOCALHOST, 0..=0).unwrap();
+    let caller = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    // Another address on the loopback network: not the SDP's.
+    let attacker = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0)).await.unwrap();
+    let mut config = RtpConfig::new(Codec::Pcmu);
+    config.telephone_event_pt = Some(101);
+    config.remote = Some(caller.local_addr().unwrap());
+    let session = RtpSession::new(config, tokio::time::Instant::now().into_std());
+    let mut leg = engine().spawn_leg(socket, session).unwrap();
+    let to: SocketAddr = (LOCALHOST, port).into();
+    for seq in 0..20u16 {
+        attacker.send_to(&rtp_packet(0, false, seq, u32::from(seq) * 160, 66, &[0xFF; 160]), to).await.unwrap();
+    }
+    for _ in 0..3 {
+        attacker.send_to(&rtp_packet(101, false, 20, 3_200, 66, &[5, 0x8a, 0x03, 0x20]), to).await.unwrap();
+    }
+    for _ in 0..3 {
+        caller.send_to(&rtp_packet(101, false, 7, 48_000, 99, &[1, 0x8a, 0x03, 0x20]), to).await.unwrap();
+    }
+    let mut events = Vec::new();
+    while let Some(e) = next_event(&mut leg, Duration::from_millis(300)).await {
+        events.push(e);
+    }
+    let caller_addr = caller.local_addr().unwrap();
+    assert!(!events.iter().any(|e| matches!(e, MediaEvent::Latched(a) if *a != caller_addr)), "{events:?}");
+    let digits: Vec<_> = events.iter().filter_map(|e| if let MediaEvent::Dtmf { digit, .. } = e { Some(*digit) } else { None }).collect();
+    assert_eq!(digits, ['1'], "only the caller's key");
+    let mut buf = [0u8; 1500];
+    assert!(attacker.try_recv_from(&mut buf).is_err(), "the attacker got media");
+    assert!(recv_packet(&caller).await.is_some(), "the caller gets media");
+    leg.commands.send(MediaCommand::Close).unwrap();
+    let stats = timeout(Duration::from_secs(2), leg.finished).await.unwrap().unwrap();
+    assert_eq!((stats.packets_rejected, stats.packets_received), (23, 3));
+}

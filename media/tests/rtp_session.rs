@@ -235,31 +235,35 @@ fn a_streamed_prompt_plays_its_first_chunk_before_the_rest_exists() {
 }
 
 #[test]
-fn latches_to_the_first_valid_source() {
+fn without_an_sdp_address_a_source_latches_after_probation() {
     let mut h = Harness::new(config(None));
     h.run_until(Duration::from_millis(100), Duration::from_millis(1));
     assert!(h.sent.is_empty(), "nowhere to send yet");
     assert_eq!(h.session.poll_timeout(), Some(h.t0 + Duration::from_secs(60)));
     h.receive(b"\x00garbage", NAT);
-    h.receive(&rtp_packet(0, true, 1, 0, 9, &[0xFF; 160]), NAT);
+    for seq in 1..=4u16 {
+        assert!(h.take_events().is_empty(), "latched after {} packets", seq - 1);
+        h.receive(&rtp_packet(0, seq == 1, seq, u32::from(seq) * 160, 9, &[0xFF; 160]), NAT);
+    }
     assert_eq!(h.take_events(), [MediaEvent::Latched(addr(NAT))]);
+    assert_eq!(h.session.stats().packets_rejected, 3, "the probation packets");
     h.run_until(Duration::from_millis(160), Duration::from_millis(1));
     assert!(h.sent.len() >= 2 && h.sent.iter().all(|(_, _, to)| *to == addr(NAT)));
     assert_eq!(h.sent[0].0, Duration::from_millis(100), "sent at once after latching");
     assert_eq!(h.take_events(), [MediaEvent::FirstPacketSent]);
     // Others cannot hijack the stream.
-    h.receive(&rtp_packet(0, false, 2, 160, 9, &[0xFF; 160]), ATTACKER);
+    h.receive(&rtp_packet(0, false, 5, 800, 66, &[0xFF; 160]), ATTACKER);
     assert_eq!(h.session.remote(), Some(addr(NAT)));
-    assert_eq!(h.session.stats().packets_ignored, 2);
-    // A new address from signalling: send there, latch again on the next packet.
+    assert_eq!((h.session.stats().packets_ignored, h.session.stats().packets_rejected), (5, 4));
+    // A new address from signalling: send there, latch on its first packet.
     h.session.set_remote(addr(PEER));
     h.run_until(Duration::from_millis(200), Duration::from_millis(1));
     assert_eq!(h.sent.last().unwrap().2, addr(PEER));
-    h.receive(&rtp_packet(0, false, 3, 320, 9, &[0xFF; 160]), NAT);
-    assert_eq!(h.take_events(), [MediaEvent::Latched(addr(NAT))]);
+    h.receive(&rtp_packet(0, false, 3, 320, 9, &[0xFF; 160]), PEER);
+    assert_eq!(h.take_events(), [MediaEvent::Latched(addr(PEER))]);
     // Re-announcing the same address keeps the latch.
     h.session.set_remote(addr(PEER));
-    assert_eq!(h.session.remote(), Some(addr(NAT)));
+    assert_eq!(h.session.remote(), Some(addr(PEER)));
 }
 
 /// The telephone-event packets of SIPp's `dtmf_2833_1.pcap` (RTP headers

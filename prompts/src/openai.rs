@@ -213,16 +213,26 @@ pub type StreamFuture<'a> = Pin<Box<dyn Future<Output = Result<SpeechStream, Tts
 /// instead of after the whole clip.
 ///
 /// Consuming it (one call task, one stream):
-/// ```ignore
-/// let mut stream = synth.synthesize_stream(text, &voice).await?; // Err: nothing heard yet, fall back
-/// let mut resampler = media::StreamResampler::new(stream.rate(), 8000, stream.rate() as usize / 50)?; // once per stream
-/// let mut out = Vec::new();
+/// ```no_run
+/// # use media::{LegCommands, MediaCommand, Pcm, StreamResampler};
+/// # use prompts::{OpenAiSynthesizer, StreamingSynthesizer, Voice};
+/// # async fn play(synth: &OpenAiSynthesizer, text: &str, voice: &Voice, leg: &LegCommands, id: u64) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut stream = synth.synthesize_stream(text, voice).await?; // Err: nothing heard yet, fall back
+/// let mut resampler = StreamResampler::new(stream.rate(), 8000, stream.rate() as usize / 50)?; // once per stream
+/// let (mut out, mut started) = (Vec::new(), false);
 /// while let Some(chunk) = stream.next_chunk().await {
 ///     let chunk = chunk?; // Err mid-way: stop playing; the caller heard a partial answer
 ///     resampler.process(&chunk.samples, &mut out);
-///     leg.play_more(std::mem::take(&mut out)); // queue behind what is playing
+///     let pcm = Pcm::new(std::mem::take(&mut out), 8000);
+///     // The first chunk starts the prompt; the rest queues behind what is playing.
+///     leg.send(if started { MediaCommand::Append { pcm, id } } else { MediaCommand::PlayStream { pcm, id } })?;
+///     started = true;
 /// }
 /// resampler.flush(&mut out);
+/// leg.send(MediaCommand::Append { pcm: Pcm::new(out, 8000), id })?;
+/// leg.send(MediaCommand::EndStream { id })?;
+/// # Ok(())
+/// # }
 /// ```
 /// Chunks are as the network delivers them (any length, never empty); the
 /// resampler must be built once per stream, never per chunk. Streams are

@@ -10,15 +10,18 @@
 //! once with `done = 0` and then after each item, from the task that awaits
 //! the future (no locking needed in the callback).
 //!
-//! ```ignore
-//! let report = prerender(&cache, synth.as_ref(), 8000, flows.static_says(), |done, total| {
+//! ```no_run
+//! # use prompts::{prerender, prerender_with, FallbackSynthesizer, PromptCache, Synthesizer, Voice};
+//! # async fn start(cache: &PromptCache, synth: &dyn Synthesizer, fallback: &FallbackSynthesizer, static_says: Vec<(String, Voice)>) {
+//! let report = prerender(cache, synth, 8000, static_says.clone(), |done, total| {
 //!     tracing::info!("prompts: {done}/{total}");
 //! }).await;
 //! for f in &report.failures { tracing::warn!(text = %f.text, error = %f.error, "not pre-rendered"); }
 //! // with a FallbackSynthesizer:
-//! let report = prerender_with(4, items, |text, voice| async move {
-//!     fallback.render(&cache, &text, &voice, 8000).await.map(drop)
+//! let report = prerender_with(4, static_says, |text, voice| async move {
+//!     fallback.render(cache, &text, &voice, 8000).await.map(drop)
 //! }, |_, _| {}).await;
+//! # }
 //! ```
 
 use std::collections::HashSet;

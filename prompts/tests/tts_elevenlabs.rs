@@ -159,9 +159,11 @@ async fn stream_endpoint_delivers_audio_as_it_arrives() {
     let synth = ElevenLabsSynthesizer::new(config(url)).unwrap();
     let mut stream = synth.synthesize_stream("Una respuesta larga", &Voice::new("es-ES")).await.unwrap();
     assert_eq!(stream.rate(), 16_000);
+    // The body cannot end before this chunk is read (the sender is dropped
+    // below), so only a streaming reader gets it; the timeout is a hang guard.
     tx.send(bytes[..641].to_vec()).await.unwrap();
     let first =
-        tokio::time::timeout(Duration::from_secs(2), stream.next_chunk()).await.expect("first chunk before the end").unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(60), stream.next_chunk()).await.expect("first chunk before the end").unwrap().unwrap();
     assert_eq!(&first.samples[..], &samples[..320]);
     {
         let captured = captured.lock().unwrap();

@@ -33,6 +33,10 @@ pub struct Config {
     pub trunks: Vec<TrunkConfig>,
     /// `[events]`: where the outbox delivers business events (signed webhooks).
     pub events: crate::outbox_dispatcher::EventsConfig,
+    /// `[numbers]`: how telephone numbers are normalised to E.164.
+    pub numbers: crate::numbers::NumberConfig,
+    /// `[dashboard]`: the operator dashboard's time zone.
+    pub dashboard: DashboardConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,7 +68,39 @@ pub struct RtpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     pub listen: String,
+    /// An admin token (kept from before `[[api.tokens]]`).
     pub token: String,
+    /// Base URL agents' desktops reach the API at (`https://centralita.example:8443`),
+    /// for the transfer context URL; default `http://` + `listen`.
+    pub public_url: Option<String>,
+    /// `[[api.tokens]]`: more bearer tokens, each with a role.
+    pub tokens: Vec<ApiToken>,
+}
+
+/// One `[[api.tokens]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub token: String,
+    pub role: ApiRole,
+}
+
+/// What a token may do: `admin` everything; `read` every GET; `agent` only
+/// read calls and their transfer contexts (the agent's screen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiRole {
+    Admin,
+    Read,
+    Agent,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// IANA time zone (`America/Argentina/Cordoba`) for the dashboard's days
+    /// and times; default the default flow's `hours:` time zone, else UTC.
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,7 +194,7 @@ impl Default for RtpConfig {
 }
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), token: "change-me".into() }
+        Self { listen: "127.0.0.1:8080".into(), token: "change-me".into(), public_url: None, tokens: Vec::new() }
     }
 }
 impl Default for StoreConfig {
@@ -253,6 +289,8 @@ impl Config {
             humantime::parse_rfc3339_weak(t).map_err(|e| format!("[flows].pinned_time: {e} (want e.g. 2026-11-24T15:00:00Z)"))?;
         }
         crate::sip::refer::parse_sip_uri(&self.transfer.agent_uri).map_err(|e| format!("[transfer].agent_uri: {e}"))?;
+        self.check_api_and_dashboard()?;
+        self.numbers.check()?;
         Ok(())
     }
 
@@ -295,6 +333,41 @@ impl Config {
 
     pub fn rtp_inactivity(&self) -> Duration {
         Duration::from_secs(self.rtp.inactivity_timeout.max(1))
+    }
+
+    /// Checks `[api].public_url`, `[[api.tokens]]` and `[dashboard].timezone`.
+    fn check_api_and_dashboard(&self) -> Result<(), String> {
+        if let Some(u) = &self.api.public_url {
+            let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                return Err(format!("[api].public_url must be an http:// or https:// URL, not {u:?}"));
+            }
+        }
+        for (i, t) in self.api.tokens.iter().enumerate() {
+            if t.token.trim().is_empty() {
+                return Err(format!("[[api.tokens]] #{}: token is empty", i + 1));
+            }
+        }
+        if let Some(tz) = &self.dashboard.timezone {
+            jiff::tz::TimeZone::get(tz)
+                .map_err(|_| format!("[dashboard].timezone: unknown time zone {tz:?} (want e.g. America/Argentina/Cordoba or UTC)"))?;
+        }
+        Ok(())
+    }
+
+    /// The URL of a call's transfer context for agents' desktops (the
+    /// `X-Centralita-Context-Url` header): `[api].public_url`, else
+    /// `http://` + `[api].listen`, then `/v1/calls/{id}/context`.
+    pub fn context_url(&self, call_id: &str) -> String {
+        let base = match &self.api.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.api.listen),
+        };
+        let id: String = call_id
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        format!("{base}/v1/calls/{id}/context")
     }
 
     /// The flow for a called number (user part), else the default.

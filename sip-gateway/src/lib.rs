@@ -8,6 +8,7 @@ pub mod config;
 pub mod dashboard;
 pub mod flows;
 pub mod metrics;
+pub mod numbers;
 pub mod outbox_dispatcher;
 pub mod prompt_stream;
 pub mod registry;

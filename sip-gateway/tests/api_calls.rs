@@ -173,3 +173,30 @@ async fn live_calls_and_contexts_come_from_the_registry() {
     let (status, v) = api.get("/v1/calls/c00/context").await;
     assert_eq!((status, error(&v)), (StatusCode::NOT_FOUND, "no transfer context for that call"));
 }
+
+/// Issue #13: CDRs name the flow by its file (`flows/demo.yaml`) while
+/// `/v1/flows` and contexts say `demo`: the filter takes either. Callers
+/// are compared in E.164, whatever the spelling asked for.
+#[tokio::test]
+async fn flow_by_name_or_path_and_caller_in_any_spelling() {
+    let source = "flow: demo\nstart: bye\nnodes:\n  bye:\n    say: \"Goodbye.\"\n    hangup: true\n";
+    let flow = dialogs::parse_flow(source, "flows/demo.yaml").expect("flow");
+    let flows = std::sync::Arc::new(sip_gateway::flows::FlowStore::from_flows([("flows/demo.yaml".into(), std::sync::Arc::new(flow))]));
+    let api = Api::with(|s| s.with_flows(flows)).await;
+    call(&api.store, "d1", "5493510000001", "flows/demo.yaml", T0, None).await;
+    call(&api.store, "d2", "+5493510000002", "demo", T0 + 1, None).await;
+    call(&api.store, "o1", "+5493510000001", "flows/other.yaml", T0 + 2, None).await;
+    for flow in ["demo", "flows/demo.yaml"] {
+        let (status, v) = api.get(&format!("/v1/calls?flow={flow}")).await;
+        assert_eq!((status, ids(&v)), (StatusCode::OK, vec!["d2".to_string(), "d1".to_string()]), "flow={flow}: {v}");
+    }
+    let (_, v) = api.get("/v1/calls?flow=other").await;
+    assert_eq!(ids(&v).len(), 0, "an unknown flow name matches only itself: {v}");
+    // Stored as signalled (`549…`) or in E.164 (`+549…`): one caller.
+    for caller in ["%2B5493510000001", "5493510000001", "%2B54%209%20351%20000-0001", "0054%209351%200000001"] {
+        let (_, v) = api.get(&format!("/v1/calls?caller={caller}")).await;
+        assert_eq!(ids(&v), ["o1", "d1"], "caller={caller}: {v}");
+    }
+    let (_, v) = api.get("/v1/calls?caller=anonymous").await;
+    assert_eq!(ids(&v).len(), 0);
+}

@@ -86,8 +86,10 @@ async fn totals_match_the_definitions() {
     // First response: 200, 300, 400 ms.
     assert_eq!((t["first_response_samples"].as_u64(), t["first_response_avg_ms"].as_f64()), (Some(3), Some(300.0)));
     assert_eq!(t["first_response_p50_ms"], 300);
-    // Contained: k1 (completed) and k3 (abandoned, its transfer failed).
-    assert_eq!((t["contained"].as_u64(), t["containment_pct"].as_f64()), (Some(2), Some(50.0)));
+    // Contained: k1 (completed in the flow) only; k3 (its transfer failed,
+    // then the caller hung up) is abandoned, not a bot success.
+    assert_eq!((t["contained"].as_u64(), t["containment_pct"].as_f64()), (Some(1), Some(25.0)));
+    assert_eq!((t["abandoned"].as_u64(), t["abandon_rate_pct"].as_f64()), (Some(1), Some(25.0)));
     assert_eq!(
         (t["transfers_tried"].as_u64(), t["transfers_ok"].as_u64(), t["effective_handoff_pct"].as_f64()),
         (Some(2), Some(1), Some(50.0))
@@ -123,6 +125,8 @@ async fn grouped_by_flow_day_and_variant() {
     );
     assert_eq!((sales["effective_handoff_pct"].as_f64(), sales["fcr_pct"].as_f64()), (Some(100.0), Some(50.0)));
     assert_eq!((support["calls"].as_u64(), support["first_response_avg_ms"].as_f64()), (Some(2), Some(300.0)));
+    assert_eq!((support["contained"].as_u64(), support["abandon_rate_pct"].as_f64()), (Some(0), Some(50.0)));
+    assert_eq!(sales["abandon_rate_pct"].as_f64(), Some(0.0));
     assert_eq!((support["effective_handoff_pct"].as_f64(), support["revenue_per_conversation"]["EUR"].as_f64()), (Some(0.0), Some(25.0)));
     assert_eq!((support["nps"].as_f64(), sales["nps"].as_f64()), (Some(-100.0), Some(100.0)));
 

@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/flows/{name}"),
     ("put", "/v1/flows/{name}"),
     ("get", "/v1/dnc"),
+    ("get", "/v1/dnc/{number}"),
     ("put", "/v1/dnc/{number}"),
     ("delete", "/v1/dnc/{number}"),
 ];

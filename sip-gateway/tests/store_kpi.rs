@@ -1,5 +1,7 @@
 //! The KPIs of DESIGN.md §6 on a fixture of 10 calls in range (plus calls
-//! just outside it), against hand-computed values asserted exactly: total,
+//! just outside it) with a known mix of outcomes (completed, transferred,
+//! abandoned after two failed transfers, failed, still running), against
+//! hand-computed values asserted exactly: total,
 //! by flow, by day, by A/B variant, and first-contact resolution while the
 //! 7-day windows of recent calls are still open. SQLite and PostgreSQL.
 
@@ -72,7 +74,17 @@ async fn fixture(s: &Store) {
             s.call_ended(end).await.unwrap();
         }
     }
-    for (id, code, ok) in [("c2", Some(200), true), ("c4", Some(486), false), ("c5", None, false), ("c5", Some(202), true)] {
+    // c6 is the abandoned call: two failed transfers, then the
+    // caller hung up. Not contained, abandoned.
+    let transfers = [
+        ("c2", Some(200), true),
+        ("c4", Some(486), false),
+        ("c5", None, false),
+        ("c5", Some(202), true),
+        ("c6", Some(503), false),
+        ("c6", Some(480), false),
+    ];
+    for (id, code, ok) in transfers {
         let t = Transfer {
             call_id: id.into(),
             target: "sip:agents@127.0.0.1:5070".into(),
@@ -138,11 +150,13 @@ fn total() -> Kpis {
         first_response_samples: 9,
         first_response_avg_ms: Some(700.0),
         first_response_p50_ms: Some(600),
-        contained: 6,
-        containment_pct: Some(60.0),
-        transfers_tried: 4,
+        contained: 5,
+        containment_pct: Some(50.0),
+        abandoned: 1,
+        abandon_rate_pct: Some(10.0),
+        transfers_tried: 6,
         transfers_ok: 2,
-        effective_handoff_pct: Some(50.0),
+        effective_handoff_pct: Some(100.0 / 3.0),
         fcr_calls: 8,
         fcr_resolved: 5,
         fcr_pct: Some(62.5),
@@ -167,11 +181,13 @@ fn by_flow() -> Vec<KpiGroup> {
         first_response_samples: 5,
         first_response_avg_ms: Some(880.0),
         first_response_p50_ms: Some(800),
-        contained: 3,
-        containment_pct: Some(50.0),
-        transfers_tried: 3,
+        contained: 2,
+        containment_pct: Some(100.0 / 3.0),
+        abandoned: 1,
+        abandon_rate_pct: Some(100.0 / 6.0),
+        transfers_tried: 5,
         transfers_ok: 2,
-        effective_handoff_pct: Some(200.0 / 3.0),
+        effective_handoff_pct: Some(40.0),
         fcr_calls: 5,
         fcr_resolved: 3,
         fcr_pct: Some(60.0),
@@ -191,6 +207,8 @@ fn by_flow() -> Vec<KpiGroup> {
         first_response_p50_ms: Some(400),
         contained: 3,
         containment_pct: Some(75.0),
+        abandoned: 0,
+        abandon_rate_pct: Some(0.0),
         transfers_tried: 1,
         transfers_ok: 0,
         effective_handoff_pct: Some(0.0),
@@ -217,6 +235,8 @@ fn by_day() -> Vec<KpiGroup> {
         first_response_p50_ms: Some(500),
         contained: 3,
         containment_pct: Some(75.0),
+        abandoned: 0,
+        abandon_rate_pct: Some(0.0),
         transfers_tried: 1,
         transfers_ok: 1,
         effective_handoff_pct: Some(100.0),
@@ -237,11 +257,13 @@ fn by_day() -> Vec<KpiGroup> {
         first_response_samples: 5,
         first_response_avg_ms: Some(840.0),
         first_response_p50_ms: Some(800),
-        contained: 3,
-        containment_pct: Some(50.0),
-        transfers_tried: 3,
+        contained: 2,
+        containment_pct: Some(100.0 / 3.0),
+        abandoned: 1,
+        abandon_rate_pct: Some(100.0 / 6.0),
+        transfers_tried: 5,
         transfers_ok: 1,
-        effective_handoff_pct: Some(100.0 / 3.0),
+        effective_handoff_pct: Some(20.0),
         fcr_calls: 5,
         fcr_resolved: 4,
         fcr_pct: Some(80.0),
@@ -259,7 +281,7 @@ fn by_day() -> Vec<KpiGroup> {
 
 async fn check(s: &Store) {
     fixture(s).await;
-    let q = |group_by, now| KpiQuery { from: T0, to: T0 + 2 * D, group_by, now };
+    let q = |group_by, now| KpiQuery { from: T0, to: T0 + 2 * D, group_by, now, numbers: Default::default(), timezone: None };
     let report = s.kpis(&q(None, T0 + 30 * D)).await.unwrap();
     assert_eq!(report.total, total());
     assert!(report.groups.is_empty());
@@ -288,7 +310,17 @@ async fn check(s: &Store) {
     let open = s.kpis(&q(None, T0 + 7 * D + 12 * H)).await.unwrap().total;
     assert_eq!((open.fcr_calls, open.fcr_resolved, open.fcr_pct), (3, 1, Some(100.0 / 3.0)));
 
-    let empty = s.kpis(&KpiQuery { from: T0 + 100 * D, to: T0 + 101 * D, group_by: Some(GroupBy::Day), now: T0 + 200 * D }).await.unwrap();
+    let empty = s
+        .kpis(&KpiQuery {
+            from: T0 + 100 * D,
+            to: T0 + 101 * D,
+            group_by: Some(GroupBy::Day),
+            now: T0 + 200 * D,
+            numbers: Default::default(),
+            timezone: None,
+        })
+        .await
+        .unwrap();
     assert_eq!((empty.total, empty.groups.len()), (Kpis::default(), 0));
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!((json["group_by"].as_str(), json["groups"][1]["key"].as_str()), (Some("flow"), Some("support")));

@@ -82,7 +82,7 @@ impl RtpSession {
     /// to be sent (not relaying, not sending, not audio or an event we can
     /// carry, or too long).
     pub fn relay(&mut self, datagram: &[u8], from: RelaySource, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-        let remote = self.remote.filter(|_| self.relay.is_some() && self.direction.sends())?;
+        let remote = self.latch.remote().filter(|_| self.relay.is_some() && self.direction.sends())?;
         let (header, payload) = parse(datagram)?;
         if payload.len() > MAX_RELAY_PAYLOAD || buf.len() < MAX_RELAY_PACKET {
             return None;

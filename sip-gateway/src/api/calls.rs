@@ -28,12 +28,12 @@ pub(crate) struct CallsQuery {
     /// Calls that started before this time (exclusive): RFC 3339 or Unix milliseconds.
     #[param(value_type = Option<String>)]
     to: Option<String>,
-    /// The flow's name, exactly.
+    /// The flow: its `flow:` name (`demo`) or its file path (`flows/demo.yaml`); either finds the calls of that flow.
     flow: Option<String>,
     /// How the call ended.
     #[param(value_type = Option<schema::Outcome>)]
     outcome: Option<String>,
-    /// The caller's number (user part), exactly.
+    /// The caller's number, normalised to E.164 like stored numbers (`+54 351…`, `0054351…` find the same calls).
     caller: Option<String>,
     /// Page size, 1..=500; 50 when absent.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
@@ -43,7 +43,7 @@ pub(crate) struct CallsQuery {
 }
 
 impl CallsQuery {
-    fn filter(self) -> Result<CallFilter, ApiError> {
+    fn filter(self, s: &ApiState) -> Result<CallFilter, ApiError> {
         let from = self.from.as_deref().map(|t| parse_time("from", t)).transpose()?;
         let to = self.to.as_deref().map(|t| parse_time("to", t)).transpose()?;
         if let (Some(from), Some(to)) = (from, to) {
@@ -68,7 +68,24 @@ impl CallsQuery {
                 _ => return Err(ApiError::bad_request(format!("`limit` must be an integer from 1 to {MAX_LIMIT}, not {l:?}"))),
             },
         };
-        Ok(CallFilter { from, to, flow: self.flow, outcome, caller: self.caller, limit: Some(limit), cursor: self.cursor })
+        // A flow by name or path: CDRs hold the path the call ran (for now),
+        // `/v1/flows` and contexts the name; match both spellings.
+        let mut flows = Vec::new();
+        if let Some(f) = &self.flow {
+            if let Some((path, flow)) = s.flows.as_ref().and_then(|t| t.find(f)) {
+                flows.push(path.display().to_string());
+                flows.push(flow.name.clone());
+            }
+        }
+        // The caller in E.164, and as CDRs written before normalisation
+        // hold it (without the `+`).
+        let mut callers = Vec::new();
+        if let Some(c) = &self.caller {
+            let e164 = crate::numbers::normalize_or_keep(c, &s.numbers);
+            callers.extend(e164.strip_prefix('+').map(str::to_string));
+            callers.push(e164);
+        }
+        Ok(CallFilter { from, to, flow: self.flow, outcome, caller: self.caller, flows, callers, limit: Some(limit), cursor: self.cursor })
     }
 }
 
@@ -94,7 +111,7 @@ pub(crate) struct CallList {
     )
 )]
 pub(crate) async fn list_calls(State(s): State<ApiState>, ApiQuery(q): ApiQuery<CallsQuery>) -> Result<Json<CallList>, ApiError> {
-    let filter = q.filter()?;
+    let filter = q.filter(&s)?;
     let CallPage { calls, next_cursor } = s.store()?.list_calls(&filter).await?;
     Ok(Json(CallList { calls, next_cursor }))
 }

@@ -1,7 +1,10 @@
-//! The do-not-call list: numbers that outbound campaigns must skip. Numbers
-//! are E.164-ish: an optional `+` and 3 to 20 digits, nothing else (no
-//! spaces or dashes; clients normalize). `PUT` adds or updates (201 when
-//! new, 200 when it was listed), `DELETE` removes (204; 404 if not listed).
+//! The do-not-call list: numbers that outbound campaigns must skip. Every
+//! number is normalised to E.164 before it is stored or looked up
+//! ([`crate::numbers`], `[numbers]` config: separators stripped, `00` read
+//! as `+`, the default country's code added), so `5551234`, `+5551234` and
+//! `555-1234` are one entry. `PUT` adds or updates (201 when new, 200 when
+//! it was listed), `DELETE` removes (204; 404 if not listed), `GET
+//! /v1/dnc/{number}` says whether a number is listed.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -34,14 +37,33 @@ pub(crate) struct DncPut {
     reason: Option<String>,
 }
 
-/// `+` optional, then 3 to 20 digits.
-fn check_number(number: &str) -> Result<(), ApiError> {
-    let digits = number.strip_prefix('+').unwrap_or(number);
-    if (3..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!("`number` must be an optional + and 3 to 20 digits (E.164), not {number:?}")))
-    }
+/// The number in E.164, or a 400 naming the field.
+fn check_number(s: &ApiState, number: &str) -> Result<String, ApiError> {
+    crate::numbers::normalize(number, &s.numbers).map_err(|e| ApiError::bad_request(format!("`number`: {e}")))
+}
+
+/// Whether one number is listed.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DncStatus {
+    /// The number as stored (E.164).
+    number: String,
+    listed: bool,
+}
+
+/// Whether a number is on the list (normalised first, as everywhere).
+#[utoipa::path(
+    get, path = "/v1/dnc/{number}", tag = "dnc", security(("bearer" = [])),
+    params(("number" = String, Path, description = "a telephone number; separators allowed", example = "+5493510000000")),
+    responses(
+        (status = 200, body = DncStatus),
+        (status = 400, description = "not a number", body = super::ErrorBody),
+        (status = 401, description = "missing or wrong bearer token", body = super::ErrorBody),
+    )
+)]
+pub(crate) async fn get_dnc(State(s): State<ApiState>, ApiPath(number): ApiPath<String>) -> Result<Json<DncStatus>, ApiError> {
+    let number = check_number(&s, &number)?;
+    let listed = s.store()?.dnc_contains(&number).await?;
+    Ok(Json(DncStatus { number, listed }))
 }
 
 /// The numbers on the do-not-call list.
@@ -59,7 +81,7 @@ pub(crate) async fn list_dnc(State(s): State<ApiState>) -> Result<Json<DncList>,
 /// Lists a number (or updates its reason).
 #[utoipa::path(
     put, path = "/v1/dnc/{number}", tag = "dnc", security(("bearer" = [])),
-    params(("number" = String, Path, description = "optional + and 3 to 20 digits", example = "+5493510000000")),
+    params(("number" = String, Path, description = "a telephone number, stored in E.164 (separators stripped)", example = "+5493510000000")),
     request_body(content = Option<DncPut>, description = "optional"),
     responses(
         (status = 201, description = "listed", body = schema::DncEntry),
@@ -73,7 +95,7 @@ pub(crate) async fn put_dnc(
     ApiPath(number): ApiPath<String>,
     OptionalJson(body): OptionalJson<DncPut>,
 ) -> Result<Response, ApiError> {
-    check_number(&number)?;
+    let number = check_number(&s, &number)?;
     let reason = body.and_then(|b| b.reason).unwrap_or_default();
     if reason.chars().count() > MAX_REASON_LEN {
         return Err(ApiError::bad_request(format!("`reason` must be at most {MAX_REASON_LEN} characters")));
@@ -89,7 +111,7 @@ pub(crate) async fn put_dnc(
 /// Removes a number from the list.
 #[utoipa::path(
     delete, path = "/v1/dnc/{number}", tag = "dnc", security(("bearer" = [])),
-    params(("number" = String, Path, description = "optional + and 3 to 20 digits")),
+    params(("number" = String, Path, description = "a telephone number, normalised to E.164 first")),
     responses(
         (status = 204, description = "removed"),
         (status = 400, description = "bad number", body = super::ErrorBody),
@@ -98,7 +120,7 @@ pub(crate) async fn put_dnc(
     )
 )]
 pub(crate) async fn delete_dnc(State(s): State<ApiState>, ApiPath(number): ApiPath<String>) -> Result<StatusCode, ApiError> {
-    check_number(&number)?;
+    let number = check_number(&s, &number)?;
     if s.store()?.dnc_remove(&number).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

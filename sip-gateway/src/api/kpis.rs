@@ -1,6 +1,8 @@
 //! `GET /v1/kpis`: the KPIs of DESIGN.md §6 over the calls that started in
-//! `[from, to)`, in total and optionally grouped by UTC day, flow or A/B
+//! `[from, to)`, in total and optionally grouped by day, flow or A/B
 //! variant (the store's `KpiReport`; exact definitions in `store/kpi.rs`).
+//! Days are calendar days in `timezone` (default `[dashboard].timezone`,
+//! else the default flow's `hours:` zone, else UTC); the report names it.
 //! Without `to` the range ends now; without `from` it starts 7 days before
 //! `to`. First-contact resolution is judged against the server's clock.
 
@@ -27,9 +29,11 @@ pub(crate) struct KpisQuery {
     /// End (exclusive): RFC 3339 or Unix milliseconds; now when absent.
     #[param(value_type = Option<String>)]
     to: Option<String>,
-    /// `day` (UTC), `flow` or `variant` (`experiment/variant`).
+    /// `day`, `flow` or `variant` (`experiment/variant`).
     #[param(value_type = Option<String>, pattern = "^(day|flow|variant)$")]
     group_by: Option<String>,
+    /// IANA time zone of the days (`America/Argentina/Cordoba`, `UTC`); default: the dashboard's.
+    timezone: Option<String>,
 }
 
 /// KPIs over a time range, in total and per group.
@@ -55,5 +59,12 @@ pub(crate) async fn get_kpis(State(s): State<ApiState>, ApiQuery(q): ApiQuery<Kp
         Some("variant") => Some(GroupBy::Variant),
         Some(other) => return Err(ApiError::bad_request(format!("`group_by` must be day, flow or variant, not {other:?}"))),
     };
-    Ok(Json(s.store()?.kpis(&KpiQuery { from, to, group_by, now }).await?))
+    let timezone = q.timezone.unwrap_or_else(|| s.dashboard_timezone());
+    if jiff::tz::TimeZone::get(&timezone).is_err() {
+        return Err(ApiError::bad_request(format!(
+            "`timezone` must be an IANA time zone (e.g. America/Argentina/Cordoba or UTC), not {timezone:?}"
+        )));
+    }
+    let query = KpiQuery { from, to, group_by, now, numbers: s.numbers.clone(), timezone: Some(timezone) };
+    Ok(Json(s.store()?.kpis(&query).await?))
 }

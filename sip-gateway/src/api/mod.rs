@@ -4,9 +4,12 @@
 //! an OpenAPI 3.1 document of all of it at `GET /openapi.json`.
 //!
 //! Conventions, the same on every route:
-//! - Every `/v1` route needs `Authorization: Bearer <token>` (`[api].token`);
-//!   without it, or with a wrong one: 401. `/healthz`, `/metrics` and
-//!   `/openapi.json` are open.
+//! - Every `/v1` route needs `Authorization: Bearer <token>`; without it,
+//!   or with a wrong one: 401. Tokens have roles (issue #13): `[api].token`
+//!   and `[[api.tokens]]` with `role = "admin"` may do everything; `read`
+//!   may make any GET; `agent` may only read calls (`GET /v1/calls…`,
+//!   contexts included). A request outside the token's role: 403.
+//!   `/healthz`, `/metrics` and `/openapi.json` are open.
 //! - Every error is JSON `{"error": "..."}`: 400 for a bad query string,
 //!   path or body (the message names the field), 404 for an unknown id or
 //!   endpoint, 405 for a wrong method, 503 when no store is configured,
@@ -52,6 +55,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::{ApiRole, Config};
+use crate::numbers::NumberConfig;
 use crate::registry::Registry;
 use crate::store::Store;
 pub use error::ApiError;
@@ -62,8 +67,16 @@ use error::ErrorBody;
 pub struct ApiState {
     /// Live calls and transfer contexts.
     pub registry: Registry,
-    /// The bearer token every `/v1` route requires.
+    /// The admin bearer token (`[api].token`).
     pub token: String,
+    /// `[[api.tokens]]`: more tokens, each with its role.
+    pub tokens: Vec<(String, ApiRole)>,
+    /// `[numbers]`: how numbers in requests are normalised to E.164.
+    pub numbers: NumberConfig,
+    /// `[dashboard].timezone`, if set; else the default flow's hours time zone, else UTC.
+    pub timezone: Option<String>,
+    /// `[flows].default`: whose `hours:` time zone the dashboard uses by default.
+    pub default_flow: Option<std::path::PathBuf>,
     /// The database; without one the routes that read or write it answer 503.
     pub store: Option<Store>,
     /// Places outbound calls (`POST /v1/calls`); without one that route answers 503.
@@ -74,7 +87,50 @@ pub struct ApiState {
 
 impl ApiState {
     pub fn new(registry: Registry, token: String, store: Option<Store>) -> Self {
-        ApiState { registry, token, store, dialer: None, flows: None }
+        ApiState {
+            registry,
+            token,
+            tokens: Vec::new(),
+            numbers: NumberConfig::default(),
+            timezone: None,
+            default_flow: None,
+            store,
+            dialer: None,
+            flows: None,
+        }
+    }
+
+    /// With what the configuration says about the API: `[[api.tokens]]`,
+    /// `[numbers]`, `[dashboard].timezone` and the default flow.
+    pub fn with_config(mut self, cfg: &Config) -> Self {
+        self.tokens = cfg.api.tokens.iter().map(|t| (t.token.clone(), t.role)).collect();
+        self.numbers = cfg.numbers.clone();
+        self.timezone = cfg.dashboard.timezone.clone();
+        self.default_flow = Some(cfg.flows.default.clone());
+        self
+    }
+
+    /// The role of a presented token, if it is one of ours.
+    fn role_of(&self, given: &str) -> Option<ApiRole> {
+        if same(given, &self.token) {
+            return Some(ApiRole::Admin);
+        }
+        self.tokens.iter().find(|(t, _)| same(given, t)).map(|(_, role)| *role)
+    }
+
+    /// The dashboard's time zone: `[dashboard].timezone`, else the default
+    /// flow's `hours:` time zone, else `UTC`.
+    pub(crate) fn dashboard_timezone(&self) -> String {
+        if let Some(tz) = &self.timezone {
+            return tz.clone();
+        }
+        let hours_tz = self
+            .flows
+            .as_ref()
+            .zip(self.default_flow.as_ref())
+            .and_then(|(f, p)| f.get(p))
+            .and_then(|f| f.hours.as_ref().and_then(|h| h.timezone.clone()));
+        hours_tz.unwrap_or_else(|| "UTC".into())
     }
 
     /// With the flow table (`/v1/flows`).
@@ -150,22 +206,43 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(flows::list_flows))
         .routes(routes!(flows::get_flow, flows::put_flow))
         .routes(routes!(dnc::list_dnc))
-        .routes(routes!(dnc::put_dnc, dnc::delete_dnc))
+        .routes(routes!(dnc::get_dnc, dnc::put_dnc, dnc::delete_dnc))
 }
 
-/// 401 unless the request carries the configured bearer token.
+/// 401 unless the request carries one of the configured bearer tokens;
+/// 403 when that token's role does not allow the request.
 async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> Response {
-    if authorized(req.headers(), &s.token) {
+    let Some(role) = bearer(req.headers()).and_then(|t| s.role_of(t)) else {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
+    };
+    if allowed(role, req.method(), req.uri().path()) {
         next.run(req).await
     } else {
-        ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response()
+        let what = match role {
+            ApiRole::Read => "read-only: GET requests only",
+            _ => "agent: GET /v1/calls and its sub-resources only",
+        };
+        let msg = format!("this token may not {} {} (its role is {what})", req.method(), req.uri().path());
+        ApiError::new(StatusCode::FORBIDDEN, msg).into_response()
     }
 }
 
+/// What each role may do: admin all; read every GET; agent the GETs of calls.
+fn allowed(role: ApiRole, method: &axum::http::Method, path: &str) -> bool {
+    let get = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    match role {
+        ApiRole::Admin => true,
+        ApiRole::Read => get,
+        ApiRole::Agent => get && (path == "/v1/calls" || path.starts_with("/v1/calls/")),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())?.strip_prefix("Bearer ")
+}
+
 /// Constant-time enough for a bearer token compare: length + fold.
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
-    let Some(given) = v.strip_prefix("Bearer ") else { return false };
+fn same(given: &str, token: &str) -> bool {
     !token.is_empty() && given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 

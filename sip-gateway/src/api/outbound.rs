@@ -1,7 +1,7 @@
 //! `POST /v1/calls`: an outbound call (issue #6) through a `[[trunks]]`
 //! entry with a `uri`, running a loaded flow once the callee answers. The
 //! checks that need no SIP happen here and answer at once: a bad number
-//! (400), a number on the do-not-call list or without the consent the flow
+//! (400; a good one is normalised to E.164 first, see [`crate::numbers`]), a number on the do-not-call list or without the consent the flow
 //! requires (403), an unknown flow or trunk (404), no outbound trunk (503).
 //! After that the answer is 202 with the new call's id; how it ended
 //! (answered and its flow's outcome, `no_answer`, `busy`, `failed`) is in
@@ -24,7 +24,8 @@ use crate::call::outbound::{DialError, OutboundRequest};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewCall {
-    /// Who to call: an optional `+` and 3 to 20 digits.
+    /// Who to call: a telephone number, normalised to E.164 (`[numbers]`)
+    /// before the do-not-call and consent checks.
     number: String,
     /// A loaded flow by its `flow:` name or file path; default `[flows].default`.
     flow: Option<String>,
@@ -56,8 +57,16 @@ pub(crate) struct CallPlaced {
     )
 )]
 pub(crate) async fn place_call(State(s): State<ApiState>, ApiJson(body): ApiJson<NewCall>) -> Result<Response, ApiError> {
+    // One spelling of the number for every check: `5551234` on the
+    // do-not-call list stops `+5551234` (issue #13).
+    let number = crate::numbers::normalize(&body.number, &s.numbers).map_err(|e| ApiError::bad_request(format!("`number`: {e}")))?;
+    if let Some(store) = &s.store {
+        if store.dnc_contains(&number).await? {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{number} is on the do-not-call list")));
+        }
+    }
     let dialer = s.dialer.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "outbound calls are not configured"))?;
-    let req = OutboundRequest { number: body.number, flow: body.flow, variables: body.variables, trunk: body.trunk };
+    let req = OutboundRequest { number, flow: body.flow, variables: body.variables, trunk: body.trunk };
     match dialer.dial(req).await {
         Ok(call_id) => Ok((StatusCode::ACCEPTED, Json(CallPlaced { call_id })).into_response()),
         Err(e) => Err(match &e {

@@ -171,6 +171,8 @@ pub(crate) struct Kpis {
     first_response_p50_ms: Option<i64>,
     contained: u64,
     containment_pct: Option<f64>,
+    abandoned: u64,
+    abandon_rate_pct: Option<f64>,
     transfers_tried: u64,
     transfers_ok: u64,
     effective_handoff_pct: Option<f64>,
@@ -202,6 +204,8 @@ pub(crate) struct KpiReport {
     to: i64,
     /// `day`, `flow`, `variant` or null.
     group_by: Option<String>,
+    /// The IANA time zone of the days of `group_by = day`.
+    timezone: String,
     total: Kpis,
     groups: Vec<KpiGroup>,
 }

@@ -33,6 +33,7 @@
       " · " + num(k.first_response_samples) + " calls measured",
     ]);
     tile("containment", pct(k.containment_pct), k.containment_pct, of(k.contained, k.calls, "calls"));
+    tile("abandon", pct(k.abandon_rate_pct), k.abandon_rate_pct, of(k.abandoned, k.calls, "calls"));
     tile("handoff", pct(k.effective_handoff_pct), k.effective_handoff_pct, of(k.transfers_ok, k.transfers_tried, "transfers"));
     tile("fcr", pct(k.fcr_pct), k.fcr_pct, of(k.fcr_resolved, k.fcr_calls, "calls judged"));
     tile("csat", missing(k.csat_avg) ? DASH : num(k.csat_avg, 2) + " / 5", k.csat_avg, num(k.csat_answers) + " answers");
@@ -66,6 +67,7 @@
         { name: "p50", values: col((g) => g.first_response_p50_ms) },
       ], { id: "first_response", fmt: ms }),
       Charts.line("Containment", keys, [{ name: "containment", values: col((g) => g.containment_pct) }], { id: "containment", min: 0, max: 100, fmt: p }),
+      Charts.line("Abandon rate", keys, [{ name: "abandon", values: col((g) => g.abandon_rate_pct) }], { id: "abandon", min: 0, max: 100, fmt: p }),
       Charts.line("Effective handoff", keys, [{ name: "handoff", values: col((g) => g.effective_handoff_pct) }], { id: "handoff", min: 0, max: 100, fmt: p }),
       Charts.line("First-contact resolution", keys, [{ name: "fcr", values: col((g) => g.fcr_pct) }], { id: "fcr", min: 0, max: 100, fmt: p }),
       Charts.line("CSAT", keys, [{ name: "csat", values: col((g) => g.csat_avg) }], { id: "csat", min: 1, max: 5, fmt: (v) => num(v, 1) }),
@@ -94,11 +96,11 @@
     if (!report.groups.length) return C.replace("flows", el("p", { class: "muted", text: "No calls in this range." }));
     const rows = report.groups.map((g) => el("tr", { "data-flow": g.key }, [
       td(g.key.split("/").pop(), null, g.key), td(num(g.calls), "num"), td(ms(g.first_response_avg_ms), "num"), td(ms(g.first_response_p50_ms), "num"),
-      td(pct(g.containment_pct), "num"), td(pct(g.effective_handoff_pct), "num"), td(pct(g.fcr_pct), "num"),
+      td(pct(g.containment_pct), "num"), td(pct(g.abandon_rate_pct), "num"), td(pct(g.effective_handoff_pct), "num"), td(pct(g.fcr_pct), "num"),
       td(missing(g.csat_avg) ? DASH : num(g.csat_avg, 2), "num"), td(missing(g.nps) ? DASH : signed(g.nps, 0), "num"),
       td(pct(g.assisted_conversion_pct), "num"), td(rpcText(g), "num"),
     ]));
-    C.replace("flows", table(["Flow", "Calls", "FRT avg", "FRT p50", "Containment", "Handoff", "FCR", "CSAT", "NPS", "Conversion", "Revenue / conv."], rows));
+    C.replace("flows", table(["Flow", "Calls", "FRT avg", "FRT p50", "Containment", "Abandoned", "Handoff", "FCR", "CSAT", "NPS", "Conversion", "Revenue / conv."], rows));
   }
 
   // --- A/B table: each experiment's variants against its first one ---

@@ -91,7 +91,9 @@ mod tests {
         let (status, ct, body) = get("/dashboard").await;
         assert_eq!((status, ct.as_str()), (StatusCode::OK, HTML));
         assert!(body.contains("/dashboard/assets/dashboard.js") && body.contains(r#"id="errors""#), "{body}");
-        for kpi in ["calls", "first_response", "containment", "handoff", "fcr", "csat", "nps", "conversion", "revenue_per_conversation"] {
+        for kpi in
+            ["calls", "first_response", "containment", "abandon", "handoff", "fcr", "csat", "nps", "conversion", "revenue_per_conversation"]
+        {
             assert!(body.contains(&format!(r#"data-kpi="{kpi}""#)), "tile {kpi} missing");
         }
         let (status, ct, body) = get("/agent/calls/abc-123").await;

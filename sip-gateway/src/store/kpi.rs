@@ -1,21 +1,28 @@
 //! KPIs of DESIGN.md §6 over the calls that *started* in `[from, to)`,
-//! in total and grouped by UTC day, flow or A/B variant.
+//! in total and grouped by day (in the query's time zone, UTC by default),
+//! flow or A/B variant.
 //!
-//! "calls" (the denominator of containment, conversion and revenue per
-//! conversation) is every call that started in the range, ended or not.
+//! "calls" (the denominator of containment, abandon rate, conversion and
+//! revenue per conversation) is every call that started in the range,
+//! ended or not.
 //! Exact definitions, as computed here:
 //! - first response time: `first_prompt_at − started_at` over the calls that
 //!   have a first prompt; mean, and p50 by nearest rank (for an even count,
 //!   the lower of the two middle values).
-//! - containment: calls that ended (`ended_at` set) with outcome `completed`
-//!   or `abandoned` (the caller left while in the flow) and without a
-//!   successful transfer, / calls. A transfer that failed and fell back to
-//!   the flow does not break containment; `transferred`, `failed`,
-//!   `interrupted`, `no_answer` and `busy` are not "ended in the flow".
+//! - containment: calls *completed in the flow* — ended (`ended_at` set)
+//!   with outcome `completed` and without a successful transfer — / calls.
+//!   A transfer that failed and fell back to the flow does not break
+//!   containment. A caller who hangs up (`abandoned`) is not a bot success:
+//!   those calls are their own KPI, below; `transferred`, `failed`,
+//!   `interrupted`, `no_answer` and `busy` are not contained either.
+//! - abandon rate: calls that ended with outcome `abandoned` (the caller
+//!   hung up while in the flow, whatever transfers were tried) / calls.
 //! - effective handoff %: transfers with `ok` (NOTIFY 2xx) / transfers tried,
 //!   over the transfers of those calls.
 //! - first-contact resolution: inbound calls with no other inbound call from
-//!   the same caller in the 7 days after it started (`started_at` in
+//!   the same caller (callers compared in E.164, normalised with the
+//!   query's `[numbers]` settings, so `0351…`, `+54351…` and `54 351…` are
+//!   one caller) in the 7 days after it started (`started_at` in
 //!   `(s, s + 7 d]`, looking past `to` if need be), / inbound calls. Only
 //!   calls whose 7-day window has closed by `now` are judged (`fcr_calls`),
 //!   so the last 7 days do not inflate it; anonymous callers (empty,
@@ -45,6 +52,7 @@ use sqlx::Row;
 
 use super::records::{Direction, Outcome, SurveyKind};
 use super::{Result, Store};
+use crate::numbers::{normalize_or_keep, NumberConfig};
 
 const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
 const PAGE: i64 = 5000;
@@ -61,13 +69,19 @@ pub enum GroupBy {
     Variant,
 }
 
-/// `from` inclusive, `to` exclusive, `now` only for first-contact resolution.
+/// `from` inclusive, `to` exclusive, `now` and `numbers` only for
+/// first-contact resolution; `timezone` (IANA, default UTC) for the days of
+/// `group_by = day`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KpiQuery {
     pub from: i64,
     pub to: i64,
     pub group_by: Option<GroupBy>,
     pub now: i64,
+    #[serde(default)]
+    pub numbers: NumberConfig,
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,6 +89,8 @@ pub struct KpiReport {
     pub from: i64,
     pub to: i64,
     pub group_by: Option<GroupBy>,
+    /// The time zone of the days of `group_by = day` (IANA name).
+    pub timezone: String,
     pub total: Kpis,
     /// Sorted by key (days chronologically).
     pub groups: Vec<KpiGroup>,
@@ -96,6 +112,8 @@ pub struct Kpis {
     pub first_response_p50_ms: Option<i64>,
     pub contained: u64,
     pub containment_pct: Option<f64>,
+    pub abandoned: u64,
+    pub abandon_rate_pct: Option<f64>,
     pub transfers_tried: u64,
     pub transfers_ok: u64,
     pub effective_handoff_pct: Option<f64>,
@@ -117,6 +135,7 @@ struct Acc {
     calls: u64,
     first_response: Vec<i64>,
     contained: u64,
+    abandoned: u64,
     transfers_tried: u64,
     transfers_ok: u64,
     fcr_calls: u64,
@@ -202,6 +221,7 @@ impl Store {
             from: q.from,
             to: q.to,
             group_by: q.group_by,
+            timezone: q.timezone.clone().unwrap_or_else(|| "UTC".into()),
             total: accs.total.finish(),
             groups: accs.groups.into_iter().map(|(key, acc)| KpiGroup { key, kpis: acc.finish() }).collect(),
         })
@@ -212,16 +232,15 @@ impl Store {
     async fn scan_calls(&self, q: &KpiQuery, variants: &mut HashMap<String, Vec<String>>, accs: &mut Accs) -> Result<()> {
         let sql = format!(
             "SELECT c.id, c.caller, c.direction, c.flow, c.started_at, c.first_prompt_at, c.ended_at, c.outcome, \
-             CASE WHEN EXISTS (SELECT 1 FROM transfers t WHERE t.call_id = c.id AND t.ok = 1) THEN 1 ELSE 0 END AS handed_off, \
-             CASE WHEN EXISTS (SELECT 1 FROM calls r WHERE r.caller = c.caller AND r.direction = 'inbound' \
-                 AND r.started_at > c.started_at AND r.started_at <= c.started_at + $3) THEN 1 ELSE 0 END AS repeated \
-             FROM calls c WHERE c.started_at >= $1 AND c.started_at < $2 AND (c.started_at > $4 OR (c.started_at = $4 AND c.id > $5)) \
+             CASE WHEN EXISTS (SELECT 1 FROM transfers t WHERE t.call_id = c.id AND t.ok = 1) THEN 1 ELSE 0 END AS handed_off \
+             FROM calls c WHERE c.started_at >= $1 AND c.started_at < $2 AND (c.started_at > $3 OR (c.started_at = $3 AND c.id > $4)) \
              ORDER BY c.started_at, c.id LIMIT {PAGE}"
         );
+        let repeats = self.inbound_callers(q).await?;
+        let zone = day_zone(q)?;
         let (mut after_at, mut after_id) = (i64::MIN, String::new());
         loop {
-            let rows =
-                sqlx::query(&sql).bind(q.from).bind(q.to).bind(WEEK_MS).bind(after_at).bind(&after_id).fetch_all(self.pool()).await?;
+            let rows = sqlx::query(&sql).bind(q.from).bind(q.to).bind(after_at).bind(&after_id).fetch_all(self.pool()).await?;
             for r in &rows {
                 let id: String = r.try_get("id")?;
                 let started: i64 = r.try_get("started_at")?;
@@ -229,14 +248,15 @@ impl Store {
                 let ended = r.try_get::<Option<i64>, _>("ended_at")?.is_some();
                 let outcome = r.try_get::<Option<String>, _>("outcome")?.as_deref().map(Outcome::parse).transpose()?;
                 let handed_off = r.try_get::<i64, _>("handed_off")? != 0;
-                let contained = ended && !handed_off && matches!(outcome, Some(Outcome::Completed | Outcome::Abandoned));
+                let contained = ended && !handed_off && outcome == Some(Outcome::Completed);
+                let abandoned = ended && outcome == Some(Outcome::Abandoned);
                 let caller: String = r.try_get("caller")?;
                 let inbound = Direction::parse(&r.try_get::<String, _>("direction")?)? == Direction::Inbound;
                 let fcr_judged = inbound && !anonymous(&caller) && started + WEEK_MS <= q.now;
-                let resolved = fcr_judged && r.try_get::<i64, _>("repeated")? == 0;
+                let resolved = fcr_judged && !repeats.called_again(&caller, started);
                 let keys = match q.group_by {
                     None => vec![],
-                    Some(GroupBy::Day) => vec![utc_day(started)],
+                    Some(GroupBy::Day) => vec![local_day(started, &zone)],
                     Some(GroupBy::Flow) => vec![r.try_get("flow")?],
                     Some(GroupBy::Variant) => variants.remove(&id).unwrap_or_else(|| vec!["none".into()]),
                 };
@@ -245,6 +265,7 @@ impl Store {
                     a.calls += 1;
                     a.first_response.extend(first_prompt.map(|at| at - started));
                     a.contained += u64::from(contained);
+                    a.abandoned += u64::from(abandoned);
                     a.fcr_calls += u64::from(fcr_judged);
                     a.fcr_resolved += u64::from(resolved);
                 });
@@ -254,6 +275,58 @@ impl Store {
                 return Ok(());
             }
         }
+    }
+}
+
+/// When each caller (in E.164) called in: inbound calls from `from` to a
+/// week after `to`, for first-contact resolution.
+struct Repeats {
+    numbers: NumberConfig,
+    by_caller: HashMap<String, Vec<i64>>,
+}
+
+impl Repeats {
+    /// Whether `caller` called in again in `(started, started + 7 d]`.
+    fn called_again(&self, caller: &str, started: i64) -> bool {
+        let Some(times) = self.by_caller.get(&normalize_or_keep(caller, &self.numbers)) else { return false };
+        let i = times.partition_point(|&t| t <= started);
+        times.get(i).is_some_and(|&t| t <= started + WEEK_MS)
+    }
+}
+
+impl Store {
+    async fn inbound_callers(&self, q: &KpiQuery) -> Result<Repeats> {
+        let rows = sqlx::query("SELECT caller, started_at FROM calls WHERE direction = 'inbound' AND started_at > $1 AND started_at <= $2")
+            .bind(q.from)
+            .bind(q.to.saturating_add(WEEK_MS))
+            .fetch_all(self.pool())
+            .await?;
+        let mut by_caller: HashMap<String, Vec<i64>> = HashMap::new();
+        for r in rows {
+            let caller: String = r.try_get("caller")?;
+            by_caller.entry(normalize_or_keep(&caller, &q.numbers)).or_default().push(r.try_get("started_at")?);
+        }
+        by_caller.values_mut().for_each(|v| v.sort_unstable());
+        Ok(Repeats { numbers: q.numbers.clone(), by_caller })
+    }
+}
+
+/// The zone whose calendar days `group_by = day` uses.
+fn day_zone(q: &KpiQuery) -> Result<jiff::tz::TimeZone> {
+    match q.timezone.as_deref() {
+        None | Some("UTC") => Ok(jiff::tz::TimeZone::UTC),
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| super::StoreError::UnknownTimeZone(name.to_string())),
+    }
+}
+
+/// `YYYY-MM-DD` of a Unix-milliseconds time in `zone`.
+fn local_day(ms: i64, zone: &jiff::tz::TimeZone) -> String {
+    if *zone == jiff::tz::TimeZone::UTC {
+        return utc_day(ms);
+    }
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => ts.to_zoned(zone.clone()).date().to_string(),
+        Err(_) => utc_day(ms),
     }
 }
 
@@ -285,6 +358,8 @@ impl Acc {
             first_response_p50_ms: (samples > 0).then(|| self.first_response[self.first_response.len().div_ceil(2) - 1]),
             contained: self.contained,
             containment_pct: pct(self.contained as i64, self.calls),
+            abandoned: self.abandoned,
+            abandon_rate_pct: pct(self.abandoned as i64, self.calls),
             transfers_tried: self.transfers_tried,
             transfers_ok: self.transfers_ok,
             effective_handoff_pct: pct(self.transfers_ok as i64, self.transfers_tried),

@@ -61,6 +61,8 @@ pub enum StoreError {
     BadCursor(String),
     #[error("unknown {what} {value:?} in the database")]
     Corrupt { what: &'static str, value: String },
+    #[error("unknown time zone {0:?}")]
+    UnknownTimeZone(String),
     #[error("the store writer has stopped")]
     WriterClosed,
     #[error("the store writer's queue is full")]

@@ -133,7 +133,7 @@ impl Store {
         rows.iter().map(OutboxItem::from_row).collect()
     }
 
-    /// Adds a number (as given: callers normalize to E.164), or updates its
+    /// Adds a number (as given: callers normalise it to E.164 first), or updates its
     /// reason and time if it is already listed.
     pub async fn dnc_add(&self, number: &str, reason: &str, now: i64) -> Result<()> {
         sqlx::query(
@@ -148,14 +148,27 @@ impl Store {
         Ok(())
     }
 
-    /// `Ok(false)` if the number was not listed.
+    /// `Ok(false)` if the number was not listed. An E.164 `+…` number also
+    /// removes its spelling without the `+` (rows listed before numbers
+    /// were normalised, issue #13).
     pub async fn dnc_remove(&self, number: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM do_not_call WHERE number = $1").bind(number).execute(self.pool()).await?;
+        let done = sqlx::query("DELETE FROM do_not_call WHERE number = $1 OR number = $2")
+            .bind(number)
+            .bind(legacy_spelling(number))
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
+    /// Whether the number is listed. Callers pass it normalised
+    /// ([`crate::numbers::normalize`]); an E.164 `+…` number also matches
+    /// its spelling without the `+` (rows listed before normalisation).
     pub async fn dnc_contains(&self, number: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM do_not_call WHERE number = $1").bind(number).fetch_one(self.pool()).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM do_not_call WHERE number = $1 OR number = $2")
+            .bind(number)
+            .bind(legacy_spelling(number))
+            .fetch_one(self.pool())
+            .await?;
         Ok(n > 0)
     }
 
@@ -177,6 +190,12 @@ impl Store {
             .map(|r| Ok(DncEntry { number: r.try_get("number")?, added_at: r.try_get("added_at")?, reason: r.try_get("reason")? }))
             .collect()
     }
+}
+
+/// A `+…` number without its `+`: how the list could hold it before
+/// numbers were normalised. Anything else is returned as is.
+fn legacy_spelling(number: &str) -> &str {
+    number.strip_prefix('+').unwrap_or(number)
 }
 
 #[cfg(test)]

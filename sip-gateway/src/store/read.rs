@@ -20,7 +20,9 @@ const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
 /// Filters of `GET /v1/calls`; all optional. `from`/`to` bound `started_at`
-/// (from inclusive, to exclusive).
+/// (from inclusive, to exclusive). A call matches the flow filter when its
+/// `flow` is `flow` or one of `flows` (a flow's name and its file path: CDRs
+/// have stored either), and the caller filter likewise.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CallFilter {
@@ -29,6 +31,10 @@ pub struct CallFilter {
     pub flow: Option<String>,
     pub outcome: Option<Outcome>,
     pub caller: Option<String>,
+    /// More spellings of the flow (any matches).
+    pub flows: Vec<String>,
+    /// More spellings of the caller (any matches): E.164 and as signalled.
+    pub callers: Vec<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -63,25 +69,33 @@ impl Store {
         let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
         let mut conds: Vec<String> = Vec::new();
         let mut args: Vec<Arg> = Vec::new();
-        let mut cond = |sql: &str, arg: Arg, args: &mut Vec<Arg>| {
-            args.push(arg);
-            conds.push(sql.replace('#', &format!("${}", args.len())));
+        // `column IN ($n, …)` over the values; nothing when there are none.
+        let mut one_of = |column: &str, values: Vec<Arg>, args: &mut Vec<Arg>| {
+            if values.is_empty() {
+                return;
+            }
+            let mut marks = Vec::new();
+            for v in values {
+                args.push(v);
+                marks.push(format!("${}", args.len()));
+            }
+            conds.push(if column.ends_with(['<', '=']) {
+                format!("{column} {}", marks[0])
+            } else {
+                format!("{column} IN ({})", marks.join(", "))
+            });
         };
-        if let Some(from) = filter.from {
-            cond("started_at >= #", Arg::Int(from), &mut args);
-        }
-        if let Some(to) = filter.to {
-            cond("started_at < #", Arg::Int(to), &mut args);
-        }
-        if let Some(flow) = &filter.flow {
-            cond("flow = #", Arg::Text(flow.clone()), &mut args);
-        }
-        if let Some(outcome) = filter.outcome {
-            cond("outcome = #", Arg::Text(outcome.as_str().into()), &mut args);
-        }
-        if let Some(caller) = &filter.caller {
-            cond("caller = #", Arg::Text(caller.clone()), &mut args);
-        }
+        let any_of = |one: &Option<String>, more: &[String]| -> Vec<Arg> {
+            let mut all: Vec<String> = one.iter().chain(more).cloned().collect();
+            all.sort();
+            all.dedup();
+            all.into_iter().map(Arg::Text).collect()
+        };
+        one_of("started_at >=", filter.from.map(Arg::Int).into_iter().collect(), &mut args);
+        one_of("started_at <", filter.to.map(Arg::Int).into_iter().collect(), &mut args);
+        one_of("flow", any_of(&filter.flow, &filter.flows), &mut args);
+        one_of("outcome", filter.outcome.map(|o| Arg::Text(o.as_str().into())).into_iter().collect(), &mut args);
+        one_of("caller", any_of(&filter.caller, &filter.callers), &mut args);
         if let Some(cursor) = &filter.cursor {
             let (at, id) = parse_cursor(cursor)?;
             let n = args.len();

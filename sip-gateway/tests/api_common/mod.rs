@@ -23,10 +23,16 @@ pub(crate) struct Api {
 
 impl Api {
     pub(crate) async fn new() -> Api {
+        Self::with(|s| s).await
+    }
+
+    /// The API over a fresh store, its state first passed through `f`
+    /// (`with_config`, `with_flows`).
+    pub(crate) async fn with(f: impl FnOnce(ApiState) -> ApiState) -> Api {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&format!("sqlite://{}", dir.path().join("api.db").display())).await.expect("open store");
         let registry = Registry::spawn();
-        let router = router(ApiState::new(registry.clone(), TOKEN.into(), Some(store.clone())));
+        let router = router(f(ApiState::new(registry.clone(), TOKEN.into(), Some(store.clone()))));
         Api { router, store, registry, _dir: dir }
     }
 
