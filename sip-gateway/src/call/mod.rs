@@ -57,7 +57,8 @@ impl Shared {
 
     fn identity(&self, call_id: String, caller: String, called: String, flow_name: String) -> CallIdentity {
         let flow = self.flows.get(std::path::Path::new(&flow_name));
-        CallIdentity { call_id, caller, called, flow_name, flow }
+        let context_url = self.config.context_url(&call_id);
+        CallIdentity { call_id, caller, called, flow_name, flow, context_url }
     }
 
     /// Binds the call's RTP socket from `[rtp].ports`.

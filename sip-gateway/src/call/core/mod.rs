@@ -66,8 +66,6 @@ pub(crate) struct CallSettings {
     /// VoiceXML completetimeout in ms; 0 = off.
     pub(crate) complete_timeout_ms: u64,
     pub(crate) agent_uri: String,
-    /// Base of the context URL sent with transfers (`http://host:port`).
-    pub(crate) api_base: String,
     /// `[flows].pinned_time`: the wall clock the flows see, if pinned.
     pub(crate) pinned_time: Option<SystemTime>,
     /// A recogniser is configured (`[speech].asr` not `none`).
@@ -85,7 +83,6 @@ impl CallSettings {
             end_of_speech: Duration::from_millis(cfg.speech.end_of_speech_ms),
             complete_timeout_ms: cfg.speech.complete_timeout_ms,
             agent_uri: cfg.transfer.agent_uri.clone(),
-            api_base: format!("http://{}", cfg.api.listen),
             pinned_time: cfg.flows.pinned_time.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
             speech,
         }
@@ -102,6 +99,9 @@ pub(crate) struct CallIdentity {
     pub(crate) flow_name: String,
     /// The loaded flow, None when nothing is loaded for the number.
     pub(crate) flow: Option<Arc<dialogs::Flow>>,
+    /// Where an agent's desktop reads this call's context
+    /// (`Config::context_url`: `[api].public_url`, else `[api].listen`).
+    pub(crate) context_url: String,
 }
 
 /// The wall clock, derived from the `Instant` the core is fed: the edge

@@ -123,8 +123,8 @@ impl CallCore {
         };
         self.recorder.transfer_tried(to, TransferMode::Blind, at);
         let intent = context.intents.last().map(|i| i.intent.clone()).unwrap_or_default();
-        self.out(Output::Context(serde_json::to_value(&context).unwrap_or_default()));
-        let ctx_url = format!("{}/v1/calls/{}/context", self.settings.api_base, self.id.call_id);
+        self.out(Output::Context(super::warm::context_json(&context, "blind", None)));
+        let ctx_url = self.id.context_url.clone();
         let uui = format!("call={};intent={}", self.id.call_id, intent);
         let refer_to = ReferTo {
             target,

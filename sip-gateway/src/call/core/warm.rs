@@ -77,6 +77,20 @@ pub(crate) struct AgentLeg {
     pub(super) media_up: bool,
 }
 
+/// The context for the agent's screen (`/v1/calls/{id}/context`), with how
+/// the call reaches them: `transfer.mode` and, warm, the whisper they hear.
+pub(super) fn context_json(context: &CallContext, mode: &str, whisper: Option<&str>) -> serde_json::Value {
+    let mut v = serde_json::to_value(context).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        let mut transfer = serde_json::json!({ "mode": mode });
+        if let Some(w) = whisper.filter(|w| !w.trim().is_empty()) {
+            transfer["whisper"] = w.into();
+        }
+        obj.insert("transfer".into(), transfer);
+    }
+    v
+}
+
 impl AgentLeg {
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.deadline
@@ -108,7 +122,7 @@ impl CallCore {
             SipFlow::Tcp { .. } => SipFlow::Udp { listener: 0, remote },
         };
         self.recorder.transfer_tried(to, TransferMode::Warm, self.clock.unix_ms(now));
-        self.out(Output::Context(serde_json::to_value(&context).unwrap_or_default()));
+        self.out(Output::Context(context_json(&context, "warm", Some(&options.whisper))));
         metrics().count_transfer("tried");
         let call_id = format!("{:016x}@{}", rand::random::<u64>(), self.local_addr.ip());
         self.agent = Some(AgentLeg {
@@ -166,7 +180,7 @@ impl CallCore {
             return self.warm_failed(None, "no RTP port for the agent leg".into(), now);
         };
         let (local, caller) = (self.local_addr, self.id.caller.clone());
-        let ctx_url = format!("{}/v1/calls/{}/context", self.settings.api_base, self.id.call_id);
+        let ctx_url = self.id.context_url.clone();
         let (call_id, media_ip) = (self.id.call_id.clone(), self.settings.media_ip);
         let Some(a) = self.agent.as_mut() else { return };
         a.rtp_port = port;

@@ -60,7 +60,6 @@ pub(super) fn settings() -> CallSettings {
         end_of_speech: Duration::from_millis(600),
         complete_timeout_ms: 200,
         agent_uri: "sip:agents@127.0.0.1:5070".into(),
-        api_base: "http://127.0.0.1:8080".into(),
         pinned_time: None,
         speech: false,
     }
@@ -74,6 +73,7 @@ pub(super) fn identity(flow_yaml: &str) -> CallIdentity {
         called: "5550100".into(),
         flow_name: "flows/menu.yaml".into(),
         flow: Some(Arc::new(flow)),
+        context_url: "http://127.0.0.1:8080/v1/calls/call-1@127.0.0.1/context".into(),
     }
 }
 

@@ -100,6 +100,12 @@ fn the_agent_invite_carries_the_context_and_our_offer() {
     assert_ne!(agent_call_id(&invite), "call-1@127.0.0.1", "a dialog of its own");
     assert!(d.log.iter().any(|o| matches!(o, Output::Render { job: RenderJob::HoldMusic, .. })), "the caller hears hold music");
     assert!(d.log.iter().any(|o| matches!(o, Output::Publish(i) if i.state == "transferring")));
+    let context = d.log.iter().find_map(|o| if let Output::Context(c) = o { Some(c.clone()) } else { None }).expect("context");
+    assert_eq!(
+        context["transfer"],
+        serde_json::json!({"mode": "warm", "whisper": "Caller 5551234 wants a person."}),
+        "the agent's screen shows how the call comes"
+    );
 }
 
 #[test]
