@@ -175,6 +175,14 @@ pub struct TrunkConfig {
     pub uri: Option<String>,
     /// Caller ID (From user part) of outbound calls; default `centralita`.
     pub from_user: Option<String>,
+    /// The trunk takes REFER (default true). `false`: blind transfers of its
+    /// calls dial the agent and bridge instead (as `fallback: bridge`).
+    #[serde(default = "yes")]
+    pub refer: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for SipConfig {
@@ -319,6 +327,12 @@ impl Config {
             return None;
         }
         Some(self.trunks.iter().flat_map(|t| t.allow.iter().filter_map(|a| parse_cidr(a).ok())).collect())
+    }
+
+    /// May calls from `source` be transferred by REFER? Not when it is in
+    /// the `allow` list of a trunk with `refer = false`.
+    pub fn refer_allowed(&self, source: std::net::IpAddr) -> bool {
+        !self.trunks.iter().filter(|t| !t.refer).any(|t| t.allow.iter().filter_map(|a| parse_cidr(a).ok()).any(|n| n.contains(&source)))
     }
 
     /// Digest credentials of the trunks that have them (user -> password).

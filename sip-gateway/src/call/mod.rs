@@ -55,10 +55,10 @@ impl Shared {
         CallSettings::from_config(&self.config, self.recognizer.is_some())
     }
 
-    fn identity(&self, call_id: String, caller: String, called: String, flow_name: String) -> CallIdentity {
+    fn identity(&self, call_id: String, caller: String, called: String, flow_name: String, refer: bool) -> CallIdentity {
         let flow = self.flows.get(std::path::Path::new(&flow_name));
         let context_url = self.config.context_url(&call_id);
-        CallIdentity { call_id, caller, called, flow_name, flow, context_url }
+        CallIdentity { call_id, caller, called, flow_name, flow, context_url, refer }
     }
 
     /// Binds the call's RTP socket from `[rtp].ports`.
@@ -82,7 +82,8 @@ impl CallSpawner for Spawner {
         let called = incoming.invite.uri.user().unwrap_or_default().to_string();
         let flow_name = shared.config.flow_for(&called).display().to_string();
         let span = tracing::info_span!("call", call_id = %call_id);
-        let id = shared.identity(call_id, caller, called, flow_name);
+        let refer = shared.config.refer_allowed(incoming.flow.remote().ip());
+        let id = shared.identity(call_id, caller, called, flow_name, refer);
         let now = Instant::now();
         let core = CallCore::new_inbound(
             shared.settings(),
@@ -478,7 +479,8 @@ pub(crate) fn spawn_outbound(
     let (tx, rx) = mpsc::channel(64);
     let call_id = crate::sip::headers::call_id(&invite.headers).unwrap_or_default().to_string();
     let caller = spec.trunk.from_user.clone().unwrap_or_else(|| "centralita".into());
-    let id = shared.identity(call_id.clone(), caller, spec.number.clone(), flow_path);
+    let refer = shared.config.refer_allowed(sip_flow.remote().ip());
+    let id = shared.identity(call_id.clone(), caller, spec.number.clone(), flow_path, refer);
     let now = Instant::now();
     let core = CallCore::new_outbound(shared.settings(), id, invite, sip_flow, local_addr, spec, WallClock::new(now, unix_ms()));
     let task = CallTask::new(shared, core, endpoint, tx);

@@ -185,12 +185,17 @@ impl CallCore {
                 }
                 Action::Transfer { to, mode: dialogs::TransferMode::Warm, context, options } => self.start_warm(&to, context, options, now),
                 Action::Transfer { to, mode: dialogs::TransferMode::Blind, context, options } => {
-                    if options.fallback == Some(dialogs::Fallback::Bridge) {
-                        // A refused REFER dials the agent instead: no whisper.
-                        let bridge = dialogs::TransferOptions { whisper: String::new(), accept: dialogs::AcceptMode::Auto, ..options };
-                        self.fallback = Some((to.clone(), context.clone(), bridge));
+                    // Bridging instead of a REFER: no whisper, taken on answer.
+                    let bridge = dialogs::TransferOptions { whisper: String::new(), accept: dialogs::AcceptMode::Auto, ..options };
+                    if !self.id.refer {
+                        tracing::info!("the caller's trunk takes no REFER: bridging to the agent");
+                        self.start_warm(&to, context, bridge, now);
+                    } else {
+                        if bridge.fallback == Some(dialogs::Fallback::Bridge) {
+                            self.fallback = Some((to.clone(), context.clone(), bridge));
+                        }
+                        self.start_transfer(&to, context, now);
                     }
-                    self.start_transfer(&to, context, now)
                 }
                 Action::Hangup => self.hang_up(Outcome::Completed, "flow ended"),
                 Action::Webhook { name, url, method, body, timeout } => {

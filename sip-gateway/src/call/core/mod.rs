@@ -102,6 +102,9 @@ pub(crate) struct CallIdentity {
     /// Where an agent's desktop reads this call's context
     /// (`Config::context_url`: `[api].public_url`, else `[api].listen`).
     pub(crate) context_url: String,
+    /// The caller's trunk takes REFER (`[[trunks]] refer`); false: blind
+    /// transfers bridge instead.
+    pub(crate) refer: bool,
 }
 
 /// The wall clock, derived from the `Instant` the core is fed: the edge

@@ -74,6 +74,7 @@ pub(super) fn identity(flow_yaml: &str) -> CallIdentity {
         flow_name: "flows/menu.yaml".into(),
         flow: Some(Arc::new(flow)),
         context_url: "http://127.0.0.1:8080/v1/calls/call-1@127.0.0.1/context".into(),
+        refer: true,
     }
 }
 

@@ -23,6 +23,7 @@ fn dialling(username: Option<&str>) -> Driver {
         password: username.map(|_| "secret".to_string()),
         uri: Some("sip:127.0.0.1:5080".into()),
         from_user: None,
+        refer: true,
     };
     let spec = OutboundSpec { trunk, variables: Default::default(), number: "5551234".into() };
     let start = Instant::now();
