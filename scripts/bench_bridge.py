@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Bridged-call load (issue #12): N concurrent warm-transferred calls, each
+two RTP legs relayed by the gateway's media shards, SIPp on both sides.
+
+Half the calls reach a PCMU agent (relay, payload untouched), half a PCMA
+agent (every packet transcoded). Callers and agents stream speech in both
+directions for the hold time. Per level it reports: failed calls (both
+SIPp sides), gateway CPU % (and per bridged call, against rustpbx's
+published ~0.14 % of a core per relayed call, 0.42 % transcoding), RSS,
+the send-interval jitter of every stream the gateway sends (tcpdump on lo),
+and the relay latency the gateway adds: for the PCMU<->PCMU calls each
+packet into the gateway is matched by payload with the packet it sends on
+the other leg (pairs of streams found by their shared payloads).
+
+Usage: scripts/bench-bridge.sh [--smoke] [--levels 100,250,500,1000] [--hold 30]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_load as bl  # noqa: E402  (the shared pieces: CPU, SIPp, capture, pcap)
+
+ROOT = bl.ROOT
+FLOW = """flow: bridge_{name}
+start: to_agent
+nodes:
+  to_agent:
+    transfer: {{ to: "sip:agent@127.0.0.1:{port}", mode: warm, whisper: "", accept: auto, timeout: 20s }}
+    on: {{ failed: bye }}
+  bye:
+    hangup: true
+"""
+
+
+class Gateway(bl.Gateway):
+    """The release gateway routing 1000 to the PCMU agent, 2000 to the PCMA one."""
+
+    def __init__(self, work, binary, ports):
+        for name, port in ports.items():
+            (work / f"bridge_{name}.yaml").write_text(FLOW.format(name=name, port=port))
+        cfg = work / "centralita.toml"
+        cfg.write_text(
+            '[sip]\nlisten = ["udp:127.0.0.1:0"]\n'
+            f'[rtp]\naddress = "127.0.0.1"\nports = "{bl.RTP_LO}-{bl.RTP_HI}"\ninactivity_timeout = 30\n'
+            '[api]\nlisten = "127.0.0.1:0"\ntoken = "bench"\n'
+            f'[store]\nurl = "sqlite://{work}/centralita.db"\n[speech]\nasr = "none"\n'
+            f'[flows]\ndefault = "{work}/bridge_pcmu.yaml"\n'
+            f'[flows.routes]\n"1000" = "{work}/bridge_pcmu.yaml"\n"2000" = "{work}/bridge_pcma.yaml"\n'
+            f'[prompts]\ndir = "{ROOT}/prompts/assets"\ncache_dir = "{ROOT}/target/bench-prompt-cache"\n'
+        )
+        self.log = open(work / "gateway.log", "w")
+        env = dict(os.environ, RUST_LOG="warn")
+        self.p = subprocess.Popen([str(binary), "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=self.log, env=env, text=True)
+        ready = json.loads(self.p.stdout.readline())
+        self.sip = next(s[4:] for s in ready["sip"] if s.startswith("udp:"))
+        self.api = ready["api"]
+        self.pid = self.p.pid
+
+
+def audio(work):
+    wav = work / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "I would like to talk to somebody about my order please, thank you"], check=True)
+    out = {}
+    for name, enc in (("ulaw", "u-law"), ("alaw", "a-law")):
+        out[name] = work / f"speech.{name}"
+        subprocess.run(["sox", str(wav), "-r", "8000", "-c", "1", "-e", enc, "-t", "raw", str(out[name])], check=True)
+    return out
+
+
+def sipp(args, work, tag):
+    stat = work / f"{tag}_stat.csv"
+    cmd = ["sipp", *args, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-trace_stat", "-stf", str(stat), "-fd", "1",
+           "-max_socket", "65000", "-bg"]
+    out = subprocess.run(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+    try:
+        pid = int(out.split("PID=[", 1)[1].split("]", 1)[0])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"sipp did not start: {' '.join(cmd)}: {out}")
+    return stat, pid
+
+
+def scenario(work, name, **subs):
+    text = (ROOT / "tests" / "scenarios" / name).read_text()
+    for k, v in subs.items():
+        text = text.replace(f"@{k}@", str(v))
+    path = work / f"{name[:-4]}-{'-'.join(str(v) for v in subs.values() if len(str(v)) < 8)}.xml"
+    path.write_text(text)
+    return path
+
+
+def relay_latency(pcap):
+    """Delays (ms) between a packet into the gateway and the same payload
+    out of it on the paired leg (PCMU<->PCMU calls)."""
+    into, out_of = {}, {}
+    for t, sport, dport, rtp, payload in bl.read_pcap_full(pcap):
+        if len(rtp) < 12 or rtp[1] & 0x7F != 0 or len(payload) < 80:
+            continue
+        key = bytes(payload[:80])
+        if key.count(0xFF) > 60:  # near silence: the same bytes everywhere
+            continue
+        if bl.RTP_LO <= dport <= bl.RTP_HI and not bl.RTP_LO <= sport <= bl.RTP_HI:
+            into.setdefault(dport, []).append((t, key))
+        elif bl.RTP_LO <= sport <= bl.RTP_HI:
+            out_of.setdefault(sport, []).append((t, key))
+    by_key = {}
+    for port, pkts in out_of.items():
+        for t, key in pkts:
+            by_key.setdefault(key, []).append((t, port))
+    # Pair each inbound stream with the outbound stream that carries most of its payloads.
+    delays = []
+    for port, pkts in into.items():
+        votes = {}
+        for t, key in pkts:
+            for t2, p2 in by_key.get(key, []):
+                if 0 <= t2 - t < 0.05:
+                    votes[p2] = votes.get(p2, 0) + 1
+        if not votes:
+            continue
+        partner = max(votes, key=votes.get)
+        if votes[partner] < len(pkts) // 2:
+            continue
+        outs = {}
+        for t2, key in out_of[partner]:
+            outs.setdefault(key, []).append(t2)
+        for t, key in pkts:
+            later = [t2 for t2 in outs.get(key, []) if 0 <= t2 - t < 0.05]
+            if later:
+                delays.append((min(later) - t) * 1000.0)
+    return delays
+
+
+def level_run(gw, work, level, hold_s, files, agent_ports):
+    ramp_rate = max(10, min(level, 100))
+    ramp_s = level / ramp_rate
+    hold_ms = int((ramp_s + hold_s) * 1000)
+    half = level // 2
+    agents, callers = [], []
+    for (name, pt, codec), port in zip((("pcmu", 0, "PCMU"), ("pcma", 8, "PCMA")), agent_ports):
+        sf = scenario(work, "bridge_agent.xml", CODEC_PT=pt, CODEC_NAME=codec, SPEECH=files["ulaw" if pt == 0 else "alaw"])
+        agents.append(sipp(["-sf", str(sf), "-p", str(port), "-mp", str(41000 + pt * 1000), "-m", str(half)], work, f"agent-{name}-{level}"))
+    for number, mp in (("1000", 44000), ("2000", 46000)):
+        sf = scenario(work, "bridge_uac.xml", NUMBER=number, SPEECH=files["ulaw"])
+        callers.append(sipp([gw.sip, "-sf", str(sf), "-mp", str(mp), "-m", str(half), "-l", str(half), "-r", str(ramp_rate / 2),
+                             "-d", str(hold_ms), "-timeout", f"{int(hold_ms / 1000) + 120}s", "-timeout_error"], work, f"caller-{number}-{level}"))
+    time.sleep(ramp_s + 3.0)
+    window = max(2.0, hold_s - 4.0)
+    cpu0, t0 = bl.proc_cpu_seconds(gw.pid), time.time()
+    active = gw.active_calls()
+    pcap = work / f"bridge{level}.pcap"
+    cap = subprocess.Popen(["tcpdump", "-i", "lo", "-s", "200", "-B", "131072", "-w", str(pcap), "-U",
+                            f"udp and portrange {bl.RTP_LO}-{bl.RTP_HI}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(min(4.0, window))
+    cap.send_signal(2)
+    cap.wait(timeout=10)
+    rest = window - min(4.0, window)
+    if rest > 0:
+        time.sleep(rest)
+    cpu = (bl.proc_cpu_seconds(gw.pid) - cpu0) / (time.time() - t0) * 100.0
+    rss = bl.proc_rss_kib(gw.pid)
+    for _, pid in callers + agents:
+        bl.wait_sipp(pid, hold_ms / 1000 + 120)
+    ok = failed = 0
+    for stat, _ in callers:
+        o, f = bl.sipp_totals(stat)
+        ok, failed = ok + o, failed + f
+    agent_failed = sum(bl.sipp_totals(stat)[1] for stat, _ in agents)
+    res = {"level": level, "ok": ok, "failed": failed, "agent_failed": agent_failed, "active_seen": active,
+           "cpu_pct": round(cpu, 1), "cpu_pct_per_bridged_call": round(cpu / max(level, 1), 3), "rss_kib": rss}
+    res.update({k: v for k, v in bl.analyse(pcap).items() if not k.startswith("dtmf")})
+    lat = relay_latency(pcap)
+    pct = lambda q: round(sorted(lat)[min(len(lat) - 1, int(len(lat) * q))], 3) if lat else None  # noqa: E731
+    res.update({"relay_samples": len(lat), "relay_p50_ms": pct(0.50), "relay_p99_ms": pct(0.99), "relay_max_ms": round(max(lat), 3) if lat else None})
+    pcap.unlink()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="a few bridged calls: proves the harness works")
+    ap.add_argument("--levels", default="100,250,500,1000")
+    ap.add_argument("--hold", type=float, default=30.0)
+    ap.add_argument("--out", default=str(ROOT / "target" / "bench-bridge"))
+    ap.add_argument("--bin", default=str(bl.BIN))
+    a = ap.parse_args()
+    if a.smoke:
+        a.levels, a.hold = "4", 6.0
+    out = Path(a.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=out))
+    files = audio(work)
+    agent_ports = [bl_free_port(), bl_free_port()]
+    gw = Gateway(work, a.bin, dict(zip(("pcmu", "pcma"), agent_ports)))
+    report = {"machine": {"nproc": os.cpu_count()}, "idle_rss_kib": bl.proc_rss_kib(gw.pid), "levels": []}
+    try:
+        for level in [int(x) for x in a.levels.split(",")]:
+            r = level_run(gw, work, level, a.hold, files, agent_ports)
+            bl.log(json.dumps(r))
+            report["levels"].append(r)
+            if r["failed"] or r["agent_failed"]:
+                break
+            gw.wait_idle()
+    finally:
+        gw.stop()
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    first = report["levels"][0] if report["levels"] else {}
+    if a.smoke and (first.get("failed") or first.get("ok") != int(a.levels) or not first.get("relay_samples")):
+        bl.log("smoke run failed")
+        return 1
+    return 0
+
+
+def bl_free_port():
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+if __name__ == "__main__":
+    sys.exit(main())
