@@ -29,7 +29,7 @@ use crate::sip::transport::SipFlow;
 use crate::store::Record;
 
 pub use self::core::Outcome;
-use self::core::{CallCore, CallIdentity, CallSettings, Output, RenderJob, RenderMsg, WallClock};
+use self::core::{CallCore, CallIdentity, CallSettings, Output, RenderJob, RenderMsg, WallClock, WebhookRequest};
 pub use crate::flows::FlowStore;
 
 /// Longest wait for the end record's COMMIT before answering BYE anyway.
@@ -269,7 +269,7 @@ impl CallTask {
                 Output::Render { id, job } => self.render(id, job),
                 Output::StartRecognizer { grammar, language } => self.start_recognizer(&grammar, &language),
                 Output::StopRecognizer => self.asr = None,
-                Output::Webhook { seq, name, url, method, body, timeout } => self.webhook(seq, name, url, method, body, timeout),
+                Output::Webhook(request) => self.webhook(request),
                 Output::Record(record) => self.record(record).await,
                 Output::Publish(info) => self.shared.registry.upsert(info),
                 Output::Context(context) => self.shared.registry.set_context(self.core.call_id(), context).await,
@@ -382,15 +382,8 @@ impl CallTask {
 
     /// Runs a flow webhook off the call task; its result comes back on the
     /// webhook channel as the event the runner waits for.
-    fn webhook(
-        &self,
-        seq: u64,
-        name: String,
-        url: String,
-        method: dialogs::HttpMethod,
-        body: std::collections::BTreeMap<String, String>,
-        timeout: Duration,
-    ) {
+    fn webhook(&self, request: WebhookRequest) {
+        let WebhookRequest { seq, name, url, method, body, timeout } = request;
         let method = match method {
             dialogs::HttpMethod::Get => crate::webhook::Method::Get,
             dialogs::HttpMethod::Post => crate::webhook::Method::Post,

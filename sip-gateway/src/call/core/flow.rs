@@ -201,7 +201,7 @@ impl CallCore {
                 Action::Webhook { name, url, method, body, timeout } => {
                     self.webhook_seq += 1;
                     tracing::info!(%name, %url, ?method, "webhook");
-                    self.out(Output::Webhook { seq: self.webhook_seq, name, url, method, body, timeout });
+                    self.out(Output::Webhook(super::WebhookRequest { seq: self.webhook_seq, name, url, method, body, timeout }));
                 }
                 Action::BusinessEvent { kind, value, currency, data } => {
                     tracing::info!(?kind, ?value, ?currency, ?data, "business event");

@@ -58,14 +58,6 @@ impl CallCore {
         }
     }
 
-    fn language(&self) -> String {
-        self.runner
-            .as_ref()
-            .and_then(|r| r.variables().get("language").cloned())
-            .or_else(|| self.id.flow.as_ref().map(|f| f.language.clone()))
-            .unwrap_or_else(|| "en-US".into())
-    }
-
     fn start_listening(&mut self, phrases: Vec<String>) {
         if !self.settings.speech {
             return;

@@ -127,6 +127,18 @@ impl WallClock {
     }
 }
 
+/// A flow webhook to perform (the runner's `Action::Webhook`, numbered).
+#[derive(Debug)]
+pub(crate) struct WebhookRequest {
+    /// Only the latest request's result counts.
+    pub(crate) seq: u64,
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) method: dialogs::HttpMethod,
+    pub(crate) body: std::collections::BTreeMap<String, String>,
+    pub(crate) timeout: Duration,
+}
+
 /// What the edge must do for the core, in order.
 #[allow(clippy::large_enum_variant)] // a handful per call event; moved, never copied
 #[derive(Debug)]
@@ -164,14 +176,7 @@ pub(crate) enum Output {
     /// Forget the recogniser stream (the utterance is over).
     StopRecognizer,
     /// Perform a flow webhook; report with `handle_webhook(seq, …)`.
-    Webhook {
-        seq: u64,
-        name: String,
-        url: String,
-        method: dialogs::HttpMethod,
-        body: std::collections::BTreeMap<String, String>,
-        timeout: Duration,
-    },
+    Webhook(WebhookRequest),
     /// A call record for the store writer, in order.
     Record(Record),
     /// The live view of the call changed.
@@ -468,6 +473,16 @@ impl CallCore {
             self.send_request(bye);
         }
         self.phase = Phase::Ended;
+    }
+
+    /// The language of the call's prompts: the flow's `language` variable,
+    /// else the flow's language.
+    fn language(&self) -> String {
+        self.runner
+            .as_ref()
+            .and_then(|r| r.variables().get("language").cloned())
+            .or_else(|| self.id.flow.as_ref().map(|f| f.language.clone()))
+            .unwrap_or_else(|| "en-US".into())
     }
 
     fn send_request(&mut self, request: Request) {

@@ -154,7 +154,7 @@ impl CallCore {
     fn play_hold(&mut self) {
         let Some(a) = self.agent.as_ref().filter(|a| !a.is_bridged()) else { return };
         let job = match &a.options.hold {
-            Some(text) if !text.trim().is_empty() => RenderJob::Say(text.clone(), self.language_of_flow()),
+            Some(text) if !text.trim().is_empty() => RenderJob::Say(text.clone(), self.language()),
             _ => RenderJob::HoldMusic,
         };
         self.prompt_seq += 1;
@@ -163,14 +163,6 @@ impl CallCore {
             a.hold_id = Some(id);
         }
         self.out(Output::Render { id, job });
-    }
-
-    fn language_of_flow(&self) -> String {
-        self.runner
-            .as_ref()
-            .and_then(|r| r.variables().get("language").cloned())
-            .or_else(|| self.id.flow.as_ref().map(|f| f.language.clone()))
-            .unwrap_or_else(|| "en-US".into())
     }
 
     /// The edge bound (or could not bind) the agent leg's RTP port: the
@@ -289,7 +281,7 @@ impl CallCore {
         if let Some(a) = self.agent.as_mut() {
             a.whisper_id = Some(id);
         }
-        self.out(Output::Render { id, job: RenderJob::Say(whisper, self.language_of_flow()) });
+        self.out(Output::Render { id, job: RenderJob::Say(whisper, self.language()) });
     }
 
     /// Rendered audio for a prompt of the warm transfer: the whisper (to

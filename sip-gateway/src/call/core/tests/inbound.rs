@@ -29,22 +29,8 @@ fn an_offer_with_nothing_in_common_is_488_and_no_record() {
 
 #[test]
 fn no_rtp_port_is_503() {
-    let invite = super::invite(OFFER);
-    let start = std::time::Instant::now();
-    let key = crate::sip::transaction::TransactionKey::from_request(&invite).unwrap();
-    let flow = crate::sip::transport::SipFlow::Udp { listener: 0, remote: super::CALLER.parse().unwrap() };
-    let core = crate::call::core::CallCore::new_inbound(
-        settings(),
-        super::identity(MENU),
-        invite,
-        key,
-        flow,
-        "127.0.0.1:5060".parse().unwrap(),
-        crate::call::core::WallClock::new(start, 0),
-    );
-    let mut d = Driver::from_core(core, start);
-    d.core.start_inbound(None, start);
-    d.pump();
+    let mut d = Driver::unstarted(settings(), super::identity(MENU), super::invite(OFFER));
+    d.start(None);
     assert_eq!(codes(&d), [503]);
     assert!(has_ended(&d.log));
 }

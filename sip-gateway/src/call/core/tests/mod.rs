@@ -11,7 +11,6 @@ mod inbound;
 mod outbound;
 mod warm_transfer;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -151,15 +150,24 @@ pub(super) struct Driver {
 impl Driver {
     /// An inbound call from `invite`, started (answered unless rejected).
     pub(super) fn inbound(settings: CallSettings, flow_yaml: &str, invite: Request) -> Self {
+        let mut d = Driver::unstarted(settings, identity(flow_yaml), invite);
+        d.start(Some(40_000));
+        d
+    }
+
+    /// `start_inbound` with the RTP port the edge bound (None: none free).
+    pub(super) fn start(&mut self, rtp_port: Option<u16>) {
+        self.core.start_inbound(rtp_port, self.now);
+        self.pump();
+    }
+
+    /// An inbound call with identity `id`, not started yet.
+    pub(super) fn unstarted(settings: CallSettings, id: CallIdentity, invite: Request) -> Self {
         let start = Instant::now();
         let key = TransactionKey::from_request(&invite).unwrap();
         let flow = SipFlow::Udp { listener: 0, remote: CALLER.parse().unwrap() };
-        let local: SocketAddr = LOCAL.parse().unwrap();
-        let core = CallCore::new_inbound(settings, identity(flow_yaml), invite, key, flow, local, WallClock::new(start, 1_764_000_000_000));
-        let mut d = Driver { core, now: start, log: Vec::new(), leg: None, agent_leg: None };
-        d.core.start_inbound(Some(40_000), start);
-        d.pump();
-        d
+        let core = CallCore::new_inbound(settings, id, invite, key, flow, LOCAL.parse().unwrap(), WallClock::new(start, 1_764_000_000_000));
+        Driver::from_core(core, start)
     }
 
     pub(super) fn from_core(core: CallCore, start: Instant) -> Self {

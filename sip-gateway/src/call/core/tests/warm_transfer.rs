@@ -233,24 +233,10 @@ fn a_blind_transfer_with_fallback_bridge_dials_the_agent_when_refer_is_refused()
 
 #[test]
 fn a_trunk_without_refer_bridges_a_blind_transfer_at_once() {
-    let invite = super::invite(OFFER);
-    let start = std::time::Instant::now();
-    let key = crate::sip::transaction::TransactionKey::from_request(&invite).unwrap();
     let mut id = super::identity(super::MENU);
     id.refer = false;
-    let flow = crate::sip::transport::SipFlow::Udp { listener: 0, remote: super::CALLER.parse().unwrap() };
-    let core = crate::call::core::CallCore::new_inbound(
-        settings(),
-        id,
-        invite,
-        key,
-        flow,
-        "127.0.0.1:5060".parse().unwrap(),
-        crate::call::core::WallClock::new(start, 0),
-    );
-    let mut d = Driver::from_core(core, start);
-    d.core.start_inbound(Some(40_000), start);
-    d.pump();
+    let mut d = Driver::unstarted(settings(), id, super::invite(OFFER));
+    d.start(Some(40_000));
     d.ack();
     d.drive_until("the menu plays", |log| log.iter().any(|o| matches!(o, Output::Media(MediaCommand::Play { .. }))));
     d.media(MediaEvent::Dtmf { digit: '0', source: DtmfSource::Rfc4733 });
