@@ -141,6 +141,10 @@ pub struct SpeechConfig {
     /// of the gather's phrases (VoiceXML `completetimeout`), ms; 0 = always
     /// `end_of_speech_ms`.
     pub complete_timeout_ms: u64,
+    /// How long after the caller stops speaking the recogniser's final may
+    /// take, ms; later, the vendor counts as down and the call goes on with
+    /// keys (issue #15: a dead vendor must not leave the caller in silence).
+    pub final_timeout_ms: u64,
     /// `[speech.vosk]`: the Vosk server WebSocket adapter.
     pub vosk: Option<media::asr::vosk::VoskConfig>,
     /// `[speech.openai]`: OpenAI-compatible `/v1/audio/transcriptions`.
@@ -227,6 +231,7 @@ impl Default for SpeechConfig {
             tts: "builtin".into(),
             end_of_speech_ms: 600,
             complete_timeout_ms: 200,
+            final_timeout_ms: 3000,
             vosk: None,
             openai: None,
             deepgram: None,

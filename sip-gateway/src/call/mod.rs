@@ -390,13 +390,22 @@ impl CallTask {
         };
         let (client, tx, call_id) = (self.shared.webhooks.clone(), self.webhook_tx.clone(), self.core.call_id().to_string());
         tokio::spawn(async move {
-            let ev = match client.call(method, &url, &body, timeout, &call_id).await {
+            let started = Instant::now();
+            let result = client.call(method, &url, &body, timeout, &call_id).await;
+            let (ms, shown) = (started.elapsed().as_millis() as u64, url_for_log(&url));
+            let ev = match result {
                 Ok((status, body)) => {
-                    tracing::info!(%name, status, "webhook answered");
+                    if (200..300).contains(&status) {
+                        tracing::info!(%name, url = %shown, status, ms, "webhook answered");
+                    } else {
+                        crate::metrics::metrics().webhook_failures.inc();
+                        tracing::warn!(%name, url = %shown, status, ms, "webhook answered with an error status");
+                    }
                     FlowEvent::WebhookResult { status, body }
                 }
                 Err(e) => {
-                    tracing::warn!(%name, error = %e, "webhook failed");
+                    crate::metrics::metrics().webhook_failures.inc();
+                    tracing::warn!(%name, url = %shown, error = %e, ms, "webhook failed");
                     FlowEvent::WebhookFailed { reason: e.to_string() }
                 }
             };
@@ -452,6 +461,19 @@ impl CallTask {
     }
 }
 
+/// A webhook URL for logs: scheme, host and path; no credentials, no query
+/// (template values such as phone numbers, tokens in parameters).
+fn url_for_log(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.rsplit_once('@').filter(|(userinfo, _)| !userinfo.contains('/')).map_or(rest, |(_, host)| host);
+            format!("{scheme}://{rest}")
+        }
+        None => without_query.to_string(),
+    }
+}
+
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -480,4 +502,17 @@ pub(crate) fn spawn_outbound(
     crate::metrics::metrics().active_calls.inc();
     let span = tracing::info_span!("call", call_id = %call_id);
     tokio::spawn(task.run_outbound(rx).instrument(span));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_urls_are_logged_without_secrets() {
+        assert_eq!(
+            super::url_for_log("https://user:pw@crm.example/api/v1/lookup?phone=%2B54&key=s3cret"),
+            "https://crm.example/api/v1/lookup"
+        );
+        assert_eq!(super::url_for_log("http://127.0.0.1:9000/x#frag"), "http://127.0.0.1:9000/x");
+        assert_eq!(super::url_for_log("http://h/a@b/c"), "http://h/a@b/c");
+    }
 }

@@ -39,6 +39,13 @@ pub(crate) struct Listening {
     complete: bool,
 }
 
+impl Listening {
+    /// The recogniser's final is overdue after this (issue #15 item 8).
+    pub(super) fn final_deadline(&self, final_timeout: Duration) -> Option<Instant> {
+        self.ended_at.filter(|_| self.started).map(|at| at + final_timeout)
+    }
+}
+
 /// Lower-case words separated by single spaces, padded with one space on
 /// each side so that `contains(" phrase ")` matches whole words only.
 fn words(text: &str) -> String {
@@ -124,6 +131,15 @@ impl CallCore {
             None => self.speech_failed("recogniser stream closed", now),
         }
         self.settle(now);
+    }
+
+    /// No final from the recogniser within `[speech].final_timeout_ms` of
+    /// the end of speech: it is down or hung; keys from now on.
+    pub(super) fn listening_timeout(&mut self, now: Instant) {
+        let overdue = self.listening.as_ref().and_then(|l| l.final_deadline(self.settings.final_timeout)).is_some_and(|at| at <= now);
+        if overdue {
+            self.speech_failed("no final result from the recogniser in time", now);
+        }
     }
 
     /// The edge could not start the recogniser.

@@ -65,6 +65,8 @@ pub(crate) struct CallSettings {
     pub(crate) end_of_speech: Duration,
     /// VoiceXML completetimeout in ms; 0 = off.
     pub(crate) complete_timeout_ms: u64,
+    /// The recogniser's final must come this soon after the end of speech.
+    pub(crate) final_timeout: Duration,
     pub(crate) agent_uri: String,
     /// `[flows].pinned_time`: the wall clock the flows see, if pinned.
     pub(crate) pinned_time: Option<SystemTime>,
@@ -82,6 +84,7 @@ impl CallSettings {
             inactivity_timeout: cfg.rtp_inactivity(),
             end_of_speech: Duration::from_millis(cfg.speech.end_of_speech_ms),
             complete_timeout_ms: cfg.speech.complete_timeout_ms,
+            final_timeout: Duration::from_millis(cfg.speech.final_timeout_ms.max(1)),
             agent_uri: cfg.transfer.agent_uri.clone(),
             pinned_time: cfg.flows.pinned_time.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
             speech,
@@ -377,6 +380,7 @@ impl CallCore {
             self.runner.as_ref().and_then(|r| r.poll_timeout()),
             self.transfer.as_ref().and_then(|t| t.poll_timeout()),
             self.agent.as_ref().and_then(|a| a.poll_timeout()),
+            self.listening.as_ref().and_then(|l| l.final_deadline(self.settings.final_timeout)),
         ]
         .into_iter()
         .flatten()
@@ -397,6 +401,7 @@ impl CallCore {
             self.transfer_timeout(now);
         }
         self.agent_timeout(now);
+        self.listening_timeout(now);
         if let Some(r) = self.runner.as_mut() {
             r.handle_timeout(now);
         }

@@ -161,6 +161,10 @@ impl CallCore {
                 }
             }
         }
+        if let Some(n) = &self.negotiated {
+            let direction = n.direction;
+            self.media(media::leg::MediaCommand::SetDirection(direction));
+        }
         self.phase = Phase::Confirmed;
         self.start_flow(now);
         self.publish();
@@ -171,7 +175,11 @@ impl CallCore {
         let Some(n) = self.negotiated.clone() else { return };
         let config = self.rtp_config(&n);
         self.media_up = true;
-        self.out(Output::StartMedia { config, direction: n.direction });
+        // Before the ACK we receive but send nothing: a spoofed INVITE that
+        // never ACKs must not make us stream RTP at its SDP address for
+        // 32 s (issue #15 item 3, reflection). The ACK turns sending on.
+        let direction = if self.phase == Phase::Answered { receive_only(n.direction) } else { n.direction };
+        self.out(Output::StartMedia { config, direction });
     }
 
     /// An RTP leg's parameters from a negotiation (random SSRC and origins,
@@ -195,5 +203,14 @@ impl CallCore {
         self.media_up = false;
         self.hang_up(Outcome::Failed, "media engine unavailable");
         self.settle(now);
+    }
+}
+
+/// `direction` without our sending half.
+fn receive_only(direction: media::rtp_session::Direction) -> media::rtp_session::Direction {
+    use media::rtp_session::Direction;
+    match direction {
+        Direction::SendRecv | Direction::RecvOnly => Direction::RecvOnly,
+        Direction::SendOnly | Direction::Inactive => Direction::Inactive,
     }
 }

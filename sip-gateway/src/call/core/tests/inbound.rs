@@ -161,3 +161,13 @@ fn shutdown_while_ringing_is_503_and_in_flow_is_bye() {
     let Some(Output::Ended { outcome, .. }) = d.ended() else { panic!() };
     assert_eq!(*outcome, Outcome::Shutdown);
 }
+
+#[test]
+fn no_rtp_is_sent_before_the_ack() {
+    let mut d = Driver::inbound(settings(), MENU, super::invite(OFFER));
+    let started = d.log.iter().find_map(|o| if let Output::StartMedia { direction, .. } = o { Some(*direction) } else { None });
+    assert_eq!(started, Some(Direction::RecvOnly), "a spoofed INVITE that never ACKs gets no RTP stream");
+    assert!(!d.log.iter().any(|o| matches!(o, Output::Media(MediaCommand::SetDirection(_)))));
+    d.ack();
+    assert!(d.log.iter().any(|o| matches!(o, Output::Media(MediaCommand::SetDirection(Direction::SendRecv)))), "the ACK turns sending on");
+}

@@ -9,6 +9,7 @@
 mod blind_transfer;
 mod inbound;
 mod outbound;
+mod speech;
 mod warm_transfer;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub(super) fn settings() -> CallSettings {
         inactivity_timeout: Duration::from_secs(60),
         end_of_speech: Duration::from_millis(600),
         complete_timeout_ms: 200,
+        final_timeout: Duration::from_secs(3),
         agent_uri: "sip:agents@127.0.0.1:5070".into(),
         pinned_time: None,
         speech: false,
