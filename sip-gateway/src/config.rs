@@ -145,6 +145,9 @@ pub struct SpeechConfig {
     /// take, ms; later, the vendor counts as down and the call goes on with
     /// keys (issue #15: a dead vendor must not leave the caller in silence).
     pub final_timeout_ms: u64,
+    /// A vendor TTS prompt rendered during a call must start within this,
+    /// ms; later, the built-in voice says it.
+    pub tts_first_chunk_ms: u64,
     /// `[speech.vosk]`: the Vosk server WebSocket adapter.
     pub vosk: Option<media::asr::vosk::VoskConfig>,
     /// `[speech.openai]`: OpenAI-compatible `/v1/audio/transcriptions`.
@@ -232,6 +235,7 @@ impl Default for SpeechConfig {
             end_of_speech_ms: 600,
             complete_timeout_ms: 200,
             final_timeout_ms: 3000,
+            tts_first_chunk_ms: 1500,
             vosk: None,
             openai: None,
             deepgram: None,

@@ -52,6 +52,9 @@ pub struct Prompter {
     tts: Tts,
     cache: Arc<PromptCache>,
     library: Arc<PromptLibrary>,
+    /// A call-time prompt from a vendor engine must start this soon, else
+    /// the built-in voice says it (`[speech].tts_first_chunk_ms`).
+    first_chunk: std::time::Duration,
 }
 
 impl Prompter {
@@ -73,6 +76,7 @@ impl Prompter {
             tts,
             cache: Arc::new(PromptCache::new(cfg.prompts.cache_dir.clone())),
             library: Arc::new(PromptLibrary::new(cfg.prompts.dir.clone())),
+            first_chunk: std::time::Duration::from_millis(cfg.speech.tts_first_chunk_ms.max(1)),
         })
     }
 
@@ -103,8 +107,25 @@ impl Prompter {
         let voice = Voice { language: language.to_string(), name: None, rate_wpm: None };
         let started = std::time::Instant::now();
         let before = fallback.fallback_count();
-        let (stream, source) = fallback.render_stream(&self.cache, text, &voice, CALL_RATE).await?;
         let m = crate::metrics::metrics();
+        // A hung vendor must not keep the caller in silence for the engine's
+        // whole timeout: past the first-chunk deadline the built-in voice
+        // says it (issue #15 item 8).
+        let (stream, source) =
+            match tokio::time::timeout(self.first_chunk, fallback.render_stream(&self.cache, text, &voice, CALL_RATE)).await {
+                Ok(rendered) => rendered?,
+                Err(_) => {
+                    tracing::warn!(
+                        engine = fallback.primary().name(),
+                        after_ms = self.first_chunk.as_millis() as u64,
+                        "TTS gave no audio in time; using the fallback voice"
+                    );
+                    m.tts_fallbacks.inc();
+                    let pcm = self.cache.get_or_synthesize(fallback.fallback(), text, &voice, CALL_RATE).await?;
+                    m.tts_seconds.observe(started.elapsed().as_secs_f64());
+                    return Ok(PromptStream::whole(pcm));
+                }
+            };
         m.tts_fallbacks.inc_by(fallback.fallback_count().saturating_sub(before));
         m.tts_seconds.observe(started.elapsed().as_secs_f64());
         if stream.is_whole() {
