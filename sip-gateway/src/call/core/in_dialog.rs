@@ -46,7 +46,7 @@ impl CallCore {
                 _ => self.hang_up(Outcome::Shutdown, "gateway shutting down"),
             },
             CallSignal::RequestTimeout { method, cseq } => match method {
-                Method::Invite if self.phase == Phase::Dialling => self.dialling_failed(None, now),
+                Method::Invite if self.phase == Phase::Dialling => self.dialling_failed(None, "", now),
                 Method::Refer => self.transfer_request_timeout(cseq, now),
                 _ => {}
             },

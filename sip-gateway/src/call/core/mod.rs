@@ -253,6 +253,9 @@ pub(crate) struct CallCore {
     started_unix_ms: i64,
     phase: Phase,
     outcome: Option<Outcome>,
+    /// Why the call ended, for the record, when more than the outcome says
+    /// (an outbound call's SIP status and reason).
+    end_cause: Option<String>,
     ended_reported: bool,
 
     // SIP
@@ -326,6 +329,7 @@ impl CallCore {
             started_unix_ms: clock.unix_ms(now),
             phase: Phase::Inviting,
             outcome: None,
+            end_cause: None,
             ended_reported: false,
             invite,
             invite_key,
@@ -436,7 +440,7 @@ impl CallCore {
             self.ended_reported = true;
             self.warm_call_ending();
             let outcome = self.outcome.unwrap_or(Outcome::Completed);
-            let end = self.recorder.ended(outcome, self.clock.unix_ms(now));
+            let end = self.recorder.ended(outcome, self.end_cause.as_deref(), self.clock.unix_ms(now));
             let bye = self.bye.take();
             self.publish();
             self.out(Output::Ended { outcome, end, bye });

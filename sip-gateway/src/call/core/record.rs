@@ -152,18 +152,14 @@ impl CallRecorder {
 
     /// The end record, None for a call that never got a CDR row (never
     /// answered inbound).
-    pub(crate) fn ended(&mut self, outcome: Outcome, at: i64) -> Option<CallEnd> {
+    /// `cause` says more than the outcome (an outbound call's SIP status).
+    pub(crate) fn ended(&mut self, outcome: Outcome, cause: Option<&str>, at: i64) -> Option<CallEnd> {
         if !self.written {
             return None;
         }
         let (stored, side) = stored_outcome(outcome);
-        Some(CallEnd {
-            call_id: self.call_id.clone(),
-            at,
-            outcome: stored,
-            hangup_side: side,
-            hangup_cause: Some(outcome.label().to_string()),
-        })
+        let hangup_cause = Some(cause.map_or_else(|| outcome.label().to_string(), str::to_string));
+        Some(CallEnd { call_id: self.call_id.clone(), at, outcome: stored, hangup_side: side, hangup_cause })
     }
 }
 

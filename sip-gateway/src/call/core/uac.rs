@@ -43,6 +43,8 @@ pub(crate) struct Outbound {
     deadline: Option<Instant>,
     cancelled: bool,
     authenticated: bool,
+    /// A provisional response came: the far end exists (and may ring).
+    provisional: bool,
     /// The ACK for the callee's 2xx.
     ack: Option<Request>,
 }
@@ -68,7 +70,7 @@ impl CallCore {
         let key = TransactionKey::from_request(&invite).expect("our INVITE has a branch");
         let mut core = CallCore::new(settings, id, invite, key, sip_flow, local_addr, clock);
         core.phase = Phase::Dialling;
-        core.outbound = Some(Outbound { spec, deadline: None, cancelled: false, authenticated: false, ack: None });
+        core.outbound = Some(Outbound { spec, deadline: None, cancelled: false, authenticated: false, provisional: false, ack: None });
         core
     }
 
@@ -112,6 +114,17 @@ impl CallCore {
             self.phase = Phase::Ended;
             return;
         }
+        if !o.provisional {
+            // Nothing at all came back: the trunk is unreachable, not a
+            // callee who did not answer; no CANCEL without a provisional
+            // response (§9.1).
+            o.deadline = None;
+            tracing::warn!("no response at all from the trunk within the ring timeout");
+            self.end_cause = Some("no response from the trunk".into());
+            self.outcome = Some(Outcome::Failed);
+            self.phase = Phase::Ended;
+            return;
+        }
         tracing::info!("no answer within the ring timeout; cancelling");
         self.cancel_dialling(Outcome::NoAnswer, now);
     }
@@ -132,12 +145,21 @@ impl CallCore {
     }
 
     /// A final failure of the INVITE (`code` None: Timer B).
-    pub(super) fn dialling_failed(&mut self, code: Option<u16>, _now: Instant) {
+    pub(super) fn dialling_failed(&mut self, code: Option<u16>, reason: &str, _now: Instant) {
+        let rang = self.outbound.as_ref().is_some_and(|o| o.provisional);
         let outcome = match code {
             Some(486 | 600) => Outcome::Busy,
-            Some(408 | 480 | 487) | None => Outcome::NoAnswer,
-            Some(_) => Outcome::Failed,
+            Some(408 | 480 | 487) => Outcome::NoAnswer,
+            // Timer B: no answer if it rang, unreachable if nothing came back.
+            None if rang => Outcome::NoAnswer,
+            None | Some(_) => Outcome::Failed,
         };
+        // The status and reason go in the record (hangup_cause).
+        self.end_cause = Some(match code {
+            Some(code) => format!("{code} {reason}").trim().to_string(),
+            None if rang => "no final response (Timer B)".into(),
+            None => "no response from the trunk (Timer B)".into(),
+        });
         tracing::info!(?code, "outbound call not answered");
         self.outcome.get_or_insert(outcome);
         if let Some(o) = self.outbound.as_mut() {
@@ -151,7 +173,12 @@ impl CallCore {
         let code = resp.status_code.code();
         let (cancelled, authenticated) = self.outbound.as_ref().map_or((false, true), |o| (o.cancelled, o.authenticated));
         match code {
-            100..=199 => tracing::debug!(code, "outbound call progress"),
+            100..=199 => {
+                tracing::debug!(code, "outbound call progress");
+                if let Some(o) = self.outbound.as_mut() {
+                    o.provisional = true;
+                }
+            }
             200..=299 => self.dialling_answered(&resp, now),
             401 | 407 if !authenticated && !cancelled => {
                 if let Some(o) = self.outbound.as_mut() {
@@ -162,7 +189,7 @@ impl CallCore {
                     self.phase = Phase::Ended;
                 }
             }
-            _ => self.dialling_failed(Some(code), now),
+            _ => self.dialling_failed(Some(code), &reason_phrase(&resp.status_code), now),
         }
     }
 
@@ -284,4 +311,21 @@ pub(super) fn cancel_for(invite: &Request) -> Request {
     hs.push(Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} CANCEL"))));
     hs.push(Header::MaxForwards(rsip::headers::MaxForwards::new("70")));
     Request { method: Method::Cancel, uri: invite.uri.clone(), version: rsip::Version::V2, headers: hs.into(), body: Vec::new() }
+}
+
+/// "486 BusyHere" (rsip's Display) → "Busy Here"; a custom reason as sent.
+fn reason_phrase(status: &rsip::StatusCode) -> String {
+    let text = status.to_string();
+    let reason = text.split_once(' ').map_or("", |(_, r)| r);
+    if reason.contains(' ') {
+        return reason.to_string();
+    }
+    let mut out = String::new();
+    for (i, c) in reason.chars().enumerate() {
+        if i > 0 && c.is_ascii_uppercase() {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
 }

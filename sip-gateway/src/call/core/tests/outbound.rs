@@ -93,6 +93,32 @@ fn a_401_is_answered_once_with_the_trunk_credentials() {
     assert_eq!(outcome(&d), Outcome::Failed);
 }
 
+fn cause(d: &Driver) -> String {
+    match d.ended() {
+        Some(Output::Ended { end, .. }) => end.as_ref().and_then(|e| e.hangup_cause.clone()).unwrap_or_default(),
+        _ => panic!("not ended"),
+    }
+}
+
+#[test]
+fn an_unreachable_trunk_fails_at_the_ring_timeout_without_cancel() {
+    let mut d = dialling(None);
+    d.run_for(Duration::from_secs(30));
+    assert_eq!(outcome(&d), Outcome::Failed, "nothing came back: not a no-answer");
+    assert!(d.sent(Method::Cancel).is_empty(), "no CANCEL without a provisional response (RFC 3261 §9.1)");
+    assert_eq!(cause(&d), "no response from the trunk");
+}
+
+#[test]
+fn a_5xx_fails_at_once_with_its_status_stored() {
+    let mut d = dialling(None);
+    let invite = d.sent(Method::Invite)[0].clone();
+    d.signal(CallSignal::Response(response_to(&invite, 100, "")));
+    d.signal(CallSignal::Response(response_to(&invite, 503, "")));
+    assert_eq!(outcome(&d), Outcome::Failed);
+    assert_eq!(cause(&d), "503 Test", "the status and the reason the trunk sent");
+}
+
 #[test]
 fn busy_and_not_found_outcomes() {
     let mut d = dialling(None);
@@ -105,12 +131,19 @@ fn busy_and_not_found_outcomes() {
     assert_eq!(outcome(&d), Outcome::Failed);
     let mut d = dialling(None);
     d.signal(CallSignal::RequestTimeout { method: Method::Invite, cseq: 1 });
-    assert_eq!(outcome(&d), Outcome::NoAnswer);
+    assert_eq!(outcome(&d), Outcome::Failed, "Timer B without any response: unreachable");
+    let mut d = dialling(None);
+    let invite = d.sent(Method::Invite)[0].clone();
+    d.signal(CallSignal::Response(response_to(&invite, 180, "")));
+    d.signal(CallSignal::RequestTimeout { method: Method::Invite, cseq: 1 });
+    assert_eq!(outcome(&d), Outcome::NoAnswer, "Timer B after ringing: no answer");
 }
 
 #[test]
 fn ring_timeout_cancels_then_gives_up_without_a_487() {
     let mut d = dialling(None);
+    let invite = d.sent(Method::Invite)[0].clone();
+    d.signal(CallSignal::Response(response_to(&invite, 180, "")));
     d.run_for(Duration::from_secs(29));
     assert!(d.sent(Method::Cancel).is_empty());
     d.run_for(Duration::from_secs(1));
@@ -126,8 +159,9 @@ fn ring_timeout_cancels_then_gives_up_without_a_487() {
 #[test]
 fn ring_timeout_then_487_is_no_answer() {
     let mut d = dialling(None);
-    d.run_for(Duration::from_secs(30));
     let invite = d.sent(Method::Invite)[0].clone();
+    d.signal(CallSignal::Response(response_to(&invite, 183, "")));
+    d.run_for(Duration::from_secs(30));
     d.signal(CallSignal::Response(response_to(&invite, 487, "")));
     assert_eq!(outcome(&d), Outcome::NoAnswer);
 }
