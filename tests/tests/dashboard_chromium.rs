@@ -144,7 +144,8 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     let gw = Gateway::start();
     let dir = Scratch::new("dashboard");
     // Calls that hear the welcome prompt, then the caller hangs up: every
-    // one ended in the flow without a transfer, so containment is 100 %.
+    // one is abandoned (issue #13: a hang-up is not a bot success), so
+    // containment is 0 % and the abandon rate 100 %.
     let scenario = std::fs::read_to_string(repo_root().join("tests/scenarios/caller_bye.xml")).expect("scenario");
     let vars = [("RTP_PORT", free_udp_port().to_string()), ("HOLD_MS", "1500".to_string())];
     sipp_ok(&scenario, &vars, gw.sip_udp, &["-m", &CALLS.to_string(), "-l", &CALLS.to_string(), "-r", "10"], &dir.0);
@@ -152,13 +153,13 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     let kpis = loop {
         let (status, k) = gw.api_get("/v1/kpis", Some(&gw.token));
         assert_eq!(status, 200, "{k}");
-        if k["total"]["calls"] == CALLS && k["total"]["contained"] == CALLS {
+        if k["total"]["calls"] == CALLS && k["total"]["abandoned"] == CALLS {
             break k;
         }
-        assert!(Instant::now() < until, "the {CALLS} calls were not all recorded as contained: {k:#}");
+        assert!(Instant::now() < until, "the {CALLS} calls were not all recorded as abandoned: {k:#}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(kpis["total"]["containment_pct"], 100.0, "{kpis:#}");
+    assert_eq!((&kpis["total"]["containment_pct"], &kpis["total"]["abandon_rate_pct"]), (&0.0.into(), &100.0.into()), "{kpis:#}");
     // One of them ordered: conversion 1 of 3, revenue per conversation 30 / 3.
     let (_, page) = gw.api_get("/v1/calls?limit=1", Some(&gw.token));
     let id = page["calls"][0]["id"].as_str().expect("a call id").to_string();
@@ -176,8 +177,10 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
 
     assert_eq!(tile_value(&dom, "calls"), CALLS.to_string());
     assert_eq!(tile_text(&dom, "calls"), CALLS.to_string());
-    assert_eq!(tile_value(&dom, "containment"), "100");
-    assert_eq!(tile_text(&dom, "containment"), "100 %");
+    assert_eq!(tile_value(&dom, "containment"), "0");
+    assert_eq!(tile_text(&dom, "containment"), "0 %");
+    assert_eq!(tile_value(&dom, "abandon"), "100");
+    assert_eq!(tile_text(&dom, "abandon"), "100 %");
     let frt: f64 = tile_value(&dom, "first_response").parse().expect("a first response time");
     assert!(frt > 0.0 && frt < 5000.0, "first response {frt} ms");
     assert!(tile_text(&dom, "first_response").ends_with(" ms"), "{}", tile_text(&dom, "first_response"));
@@ -193,7 +196,7 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     assert!(tag(&dom, "data-flow=").contains("demo.yaml"), "{}", tag(&dom, "data-flow="));
     assert!(dom.contains("No A/B assignments in this range."), "the demo flow has no experiment");
     assert!(dom.contains(&format!("{CALLS} calls without an A/B assignment.")), "unassigned calls counted");
-    for chart in ["calls", "containment", "first_response", "conversion"] {
+    for chart in ["calls", "containment", "abandon", "first_response", "conversion"] {
         let t = tag(&dom, &format!("data-chart=\"{chart}\""));
         assert!(dom[dom.find(t).expect("chart")..].contains("<svg"), "chart {chart} drawn: {t}");
     }
