@@ -203,6 +203,16 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     assert_eq!(attr(tag(&dom, "id=\"live-count\""), "data-live-count").as_deref(), Some("0"));
     assert_eq!(dom.matches("<details class=\"call\"").count(), CALLS, "recent calls listed");
     assert!(dom.contains(">abandoned<"), "caller-hung-up calls show their outcome");
+    // Issue #13 item 15: the zone of days and times is the one /v1/kpis
+    // used ([dashboard].timezone, else the default flow's hours, else
+    // UTC), shown; "Recent calls" has column headers naming it.
+    let zone = kpis["timezone"].as_str().expect("the KPI report names its time zone").to_string();
+    assert_eq!(attr(tag(&dom, "id=\"zone\""), "data-zone").as_deref(), Some(zone.as_str()));
+    assert_eq!(attr(tag(&dom, "id=\"days-zone\""), "data-zone").as_deref(), Some(zone.as_str()));
+    let head = &dom[dom.find("class=\"call-head\"").expect("recent calls' column headers")..];
+    for column in [format!("Started ({zone})"), "Caller → called".into(), "Flow".into(), "Outcome".into(), "Duration".into()] {
+        assert!(head[..head.find("</div>").unwrap()].contains(&column), "column {column:?} in {}", &head[..head.find("</div>").unwrap()]);
+    }
 
     // The agent page of one call: its steps, and no transfer context.
     let (agent, log) = run_chromium(&dir.0, &format!("{base}/agent/calls/{id}#token={}", gw.token), &["--dump-dom"]);
@@ -211,6 +221,35 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     assert!(agent.contains("No transfer context for this call"), "{agent}");
     assert!(agent.contains("→ welcome"), "the steps show the welcome node:\n{agent}");
     assert!(agent.contains("data-state=\"abandoned\""), "{}", tag(&agent, "id=\"call-state\""));
+    // Issue #13 item 14: without a context, the path comes from the steps.
+    assert!(agent.contains("data-field=\"path\">welcome"), "path from the steps:\n{agent}");
+
+    // An unknown id: every card says so, none stays on "Loading…".
+    let (unknown, log) = run_chromium(&dir.0, &format!("{base}/agent/calls/no-such-call#token={}", gw.token), &["--dump-dom"]);
+    assert!(console_lines(&log).is_empty(), "console errors: {:#?}", console_lines(&log));
+    assert!(!unknown.contains("Loading…"), "a card still loading:\n{unknown}");
+    assert_eq!(unknown.matches("data-no-call=").count(), 3, "every card says no such call:\n{unknown}");
+    assert!(banner_visible(&unknown) && unknown.contains("No such call: no-such-call"), "{unknown}");
+    assert!(unknown.contains("data-state=\"unknown\""), "{}", tag(&unknown, "id=\"call-state\""));
+
+    // A transferred call whose caller pressed 0 (SIP INFO): "pressed 0"
+    // (not "said 0"), and the keys and the path shown although the
+    // transfer's context list leaves them out.
+    let refer = std::fs::read_to_string(repo_root().join("tests/scenarios/refer_603.xml")).expect("scenario");
+    let vars = [("RTP_PORT", free_udp_port().to_string()), ("SIPFRAG", "200 OK".to_string())];
+    sipp_ok(&refer, &vars, gw.sip_udp, &["-m", "1"], &dir.0);
+    let (_, page) = gw.api_get("/v1/calls?limit=1", Some(&gw.token));
+    let transferred = page["calls"][0]["id"].as_str().expect("the transferred call").to_string();
+    assert_ne!(transferred, id);
+    let (status, ctx) = gw.api_get(&format!("/v1/calls/{transferred}/context"), Some(&gw.token));
+    assert_eq!(status, 200, "{ctx}");
+    assert!(ctx.get("digits").is_none() && ctx.get("path").is_none(), "the demo's context list has no digits or path: {ctx}");
+    let (agent, log) = run_chromium(&dir.0, &format!("{base}/agent/calls/{transferred}#token={}", gw.token), &["--dump-dom"]);
+    assert_eq!(errors(&agent), "", "the agent page recorded errors:\n{agent}");
+    assert!(console_lines(&log).is_empty(), "console errors: {:#?}", console_lines(&log));
+    assert!(agent.contains("(pressed 0 at welcome)") && !agent.contains("said “0”"), "{}", tag(&agent, "data-field=\"intent\""));
+    assert!(agent.contains("data-field=\"digits\">00<"), "keys pressed:\n{agent}");
+    assert!(agent.contains("data-field=\"path\">welcome → to_agent"), "path:\n{agent}");
 
     // A wrong token: a visible banner naming the 401, not only the console.
     let (bad, _) = run_chromium(&dir.0, &format!("{base}/dashboard#token=wrong"), &["--dump-dom"]);
