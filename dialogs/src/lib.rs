@@ -36,6 +36,7 @@ mod locate;
 mod model;
 mod parse;
 mod runner;
+mod sayas;
 mod schema;
 mod simulate;
 mod speech;
@@ -52,6 +53,7 @@ pub use model::{
 };
 pub use parse::{load_flow, parse_flow};
 pub use runner::{Action, FlowEvent, FlowRunner, TransferFailure, TransferOptions, Variables};
-pub use schema::flow_schema;
+pub use sayas::speakable;
+pub use schema::{flow_schema, FLOW_SCHEMA_ID};
 pub use simulate::{SimOptions, Simulator};
 pub use validate::{validate, validate_with, ValidateOptions};

@@ -28,6 +28,9 @@ impl Default for Pos {
 pub(crate) struct SourceMap {
     file: String,
     keys: HashMap<Vec<String>, Pos>,
+    /// Keys defined again in the same mapping (a later one silently wins
+    /// in serde), in file order: the path and where it is defined again.
+    duplicates: Vec<(Vec<String>, Pos)>,
 }
 
 impl SourceMap {
@@ -37,7 +40,19 @@ impl SourceMap {
         for (n, line) in source.lines().enumerate() {
             scanner.line(n + 1, line);
         }
-        SourceMap { file: file.to_owned(), keys: scanner.keys }
+        SourceMap { file: file.to_owned(), keys: scanner.keys, duplicates: scanner.duplicates }
+    }
+
+    /// Keys defined twice in one mapping: the path and the second place
+    /// (keys inside a duplicated key are left out: the parent says it).
+    pub(crate) fn duplicates(&self) -> Vec<(Vec<String>, Pos)> {
+        let mut out: Vec<(Vec<String>, Pos)> = Vec::new();
+        for (path, pos) in &self.duplicates {
+            if !out.iter().any(|(p, _)| p.len() < path.len() && path.starts_with(p)) {
+                out.push((path.clone(), *pos));
+            }
+        }
+        out
     }
 
     pub(crate) fn file(&self) -> &str {
@@ -80,6 +95,7 @@ enum MapState {
 #[derive(Default)]
 struct Scanner {
     keys: HashMap<Vec<String>, Pos>,
+    duplicates: Vec<(Vec<String>, Pos)>,
     blocks: Vec<Block>,
     root_index: usize,
     /// Inside a block scalar whose key sits at this indentation.
@@ -124,7 +140,12 @@ fn quoted(line: &str, start: usize) -> (String, usize) {
 impl Scanner {
     fn record(&mut self, path: Vec<String>, line_no: usize, line: &str, byte: usize) {
         let pos = Pos { line: line_no, column: column(line, byte) };
-        self.keys.entry(path).or_insert(pos);
+        match self.keys.entry(path) {
+            std::collections::hash_map::Entry::Occupied(e) => self.duplicates.push((e.key().clone(), pos)),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(pos);
+            }
+        }
     }
 
     fn block_path(&self) -> Vec<String> {
@@ -358,6 +379,15 @@ mod tests {
         assert_eq!(at(&map, "nodes.b.list.1.k"), (15, 7));
         assert_eq!(at(&map, "nodes.zzz"), (2, 1));
         assert_eq!(at(&map, "nope"), (1, 1));
+        assert!(map.duplicates().is_empty(), "{:?}", map.duplicates());
+    }
+
+    #[test]
+    fn keys_defined_twice() {
+        let src = "nodes:\n  a:\n    on: { done: b, done: c }\n  b:\n    hangup: true\n  a:\n    hangup: true\n";
+        let map = SourceMap::scan("f.yaml", src);
+        let dups: Vec<(String, usize, usize)> = map.duplicates().iter().map(|(p, pos)| (p.join("."), pos.line, pos.column)).collect();
+        assert_eq!(dups, vec![("nodes.a.on.done".to_owned(), 3, 20), ("nodes.a".to_owned(), 6, 3)]);
     }
 
     #[test]

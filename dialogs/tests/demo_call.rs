@@ -1,6 +1,7 @@
 //! The demo flow (flows/demo.yaml) driven through whole calls with fake
 //! time: barge-in to an agent, sales, silence and retries, a failed
-//! transfer, a wrong key, the loop guard.
+//! transfer (an apology, then the menu; the second failure ends the call
+//! politely), a wrong key, the loop guard.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use dialogs::{
 
 const WELCOME: &str = "Welcome to Acme. For sales press 1 or say sales. For support press 2. To talk to a person press 0 or say agent.";
 const AGENT: &str = "sip:agents@127.0.0.1:5070";
+const SORRY: &str = "Sorry, we could not connect your call right now.";
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -155,10 +157,18 @@ fn failed_transfer_goes_back_to_welcome_with_fresh_retries() {
     r.handle_event(FlowEvent::Digit('0'), now);
     drain(&mut r);
     r.handle_event(FlowEvent::TransferFailed { reason: "486 Busy Here".into() }, now);
-    assert_eq!(drain(&mut r), welcome());
+    assert_eq!(drain(&mut r), vec![entered("welcome"), say(&format!("{SORRY} {WELCOME}"))], "an apology first");
     assert_eq!(silence(&mut r, &mut now), welcome());
     assert_eq!(silence(&mut r, &mut now), welcome());
-    assert_eq!(silence(&mut r, &mut now)[0], entered("to_agent"));
+    let actions = silence(&mut r, &mut now);
+    assert_eq!(actions[0], entered("to_agent"));
+    assert!(matches!(&actions[1], Action::Transfer { .. }), "the second attempt: {actions:?}");
+    r.handle_event(FlowEvent::TransferFailed { reason: "486 Busy Here".into() }, now);
+    let actions = drain(&mut r);
+    assert_eq!(actions[0], entered("agents_busy"), "the attempts are used up: `exhausted`: {actions:?}");
+    assert!(matches!(&actions[1], Action::Say { text, .. } if text.starts_with(SORRY)), "{actions:?}");
+    r.handle_event(FlowEvent::PromptFinished, now);
+    assert_eq!(drain(&mut r), vec![Action::Hangup]);
 }
 
 #[test]
@@ -203,7 +213,7 @@ fn caller_hang_up_mid_prompt_ends_everything() {
 }
 
 #[test]
-fn endless_silence_and_failed_transfers_hit_the_loop_guard() {
+fn failed_transfers_are_capped_per_call() {
     let mut now = Instant::now();
     let mut r = start(now);
     let mut actions = drain(&mut r);
@@ -214,14 +224,20 @@ fn endless_silence_and_failed_transfers_hit_the_loop_guard() {
         if let Some(Action::Transfer { .. }) = actions.last() {
             r.handle_event(FlowEvent::TransferFailed { reason: "timeout".into() }, now);
             actions.extend(drain(&mut r));
+        } else if matches!(actions.last(), Some(Action::Say { text, .. }) if !text.ends_with(WELCOME)) {
+            r.handle_event(FlowEvent::PromptFinished, now);
+            actions.extend(drain(&mut r));
         } else {
             actions.extend(silence(&mut r, &mut now));
         }
     }
     assert!(r.is_finished());
     assert_eq!(actions.last(), Some(&Action::Hangup));
-    let entries = actions.iter().filter(|a| matches!(a, Action::NodeEntered { .. })).count();
-    assert_eq!(entries, 50);
+    let transfers = actions.iter().filter(|a| matches!(a, Action::Transfer { .. })).count();
+    assert_eq!(transfers, 2, "two attempts per call, then `exhausted`");
+    let sorry = actions.iter().filter(|a| matches!(a, Action::Say { text, .. } if text.starts_with(SORRY))).count();
+    assert_eq!(sorry, 2, "an apology per failure");
+    assert!(actions.contains(&entered("agents_busy")), "{actions:?}");
 }
 
 /// A blind transfer's options: defaults, and the whisper a warm one would say.

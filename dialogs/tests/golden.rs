@@ -57,8 +57,8 @@ fn demo_menu_retries_and_agent_by_speech() {
 }
 
 #[test]
-fn demo_after_hours() {
-    check("demo_closed", &transcript("demo", "demo_closed", "+15550001111", Some("2026-11-24T22:00:00-03:00"), None));
+fn soporte_after_hours() {
+    check("soporte_closed", &transcript("soporte", "soporte_closed", "+14155550123", Some("2026-11-29T10:00:00-03:00"), Some("en-US")));
 }
 
 #[test]

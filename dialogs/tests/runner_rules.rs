@@ -135,11 +135,35 @@ fn transfer_after_its_prompt_and_missing_target_fails() {
         other => panic!("expected a transfer, got {other:?}"),
     }
 
-    // No agent URI configured: `failed` without a Transfer action.
-    let mut r = run(yaml, &[], t0);
+    // No agent URI configured: `failed` without a Transfer action (the
+    // apology is off here: `b` apologises).
+    let quiet = yaml.replace("mode: warm }", "mode: warm, apology: \"\" }");
+    let mut r = run(&quiet, &[], t0);
     drain(&mut r);
     r.handle_event(FlowEvent::PromptFinished, t0);
     assert_eq!(drain(&mut r), vec![entered("b"), say("Sorry")]);
+}
+
+#[test]
+fn a_transfer_out_of_attempts_apologises_and_takes_exhausted() {
+    let t0 = Instant::now();
+    let yaml = "flow: t\nstart: a\nnodes:\n  a:\n    transfer: { to: \"sip:a@b\", max_attempts: 1, apology: { en-US: Nobody is free., es-AR: No hay nadie. } }\n    on: { failed: a, exhausted: b }\n  b:\n    hangup: true\n";
+    let mut r = run(yaml, &[("language", "es-AR")], t0);
+    assert!(matches!(drain(&mut r).as_slice(), [_, Action::Transfer { .. }]));
+    r.handle_event(FlowEvent::TransferFailed { reason: "486 Busy Here".into() }, t0);
+    let sorry = Action::Say { text: "No hay nadie.".into(), language: "es-AR".into() };
+    assert_eq!(drain(&mut r), vec![entered("b"), sorry.clone()], "the apology is the prompt of a node without one");
+    r.handle_event(FlowEvent::PromptFinished, t0);
+    assert_eq!(drain(&mut r), vec![Action::Hangup]);
+    // Unmapped `exhausted` (max 1, so the first failure uses it up): the
+    // apology, then the hang-up.
+    let mut r = run(&yaml.replace("failed: a, exhausted: b", "failed: a"), &[], t0);
+    drain(&mut r);
+    r.handle_event(FlowEvent::TransferFailed { reason: "486 Busy Here".into() }, t0);
+    let nobody = Action::Say { text: "Nobody is free.".into(), language: "en-US".into() };
+    assert_eq!(drain(&mut r), vec![entered("a"), nobody], "`failed` goes back to `a`, which apologises");
+    r.handle_event(FlowEvent::PromptFinished, t0);
+    assert_eq!(drain(&mut r), vec![Action::Hangup], "`a` is out of attempts and `exhausted` is unmapped");
 }
 
 #[test]

@@ -26,9 +26,51 @@ fn demo_flow_is_clean() {
     assert_eq!(warnings, vec![]);
     assert_eq!(flow.name, "demo");
     assert_eq!(flow.nodes.len(), 6);
-    let hours = flow.hours.expect("demo has hours");
+    assert!(flow.hours.is_none(), "the demo answers at any hour (soporte.yaml shows `hours:`)");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/soporte.yaml");
+    let hours = load_flow(&path).expect("soporte loads").0.hours.expect("soporte has hours");
     assert_eq!(hours.open.len(), 2);
     assert_eq!(hours.holidays[0].to_string(), "2026-12-25");
+}
+
+#[test]
+fn duplicate_nodes_and_intents_are_errors_at_the_second_definition() {
+    assert_eq!(
+        diagnostics("duplicates.yaml"),
+        vec![
+            "fixtures/duplicates.yaml:9:7: node `menu`: duplicate intent `sales` (first defined at line 8)",
+            // serde keeps the second `menu`, which never goes to `bye`.
+            "fixtures/duplicates.yaml:11:3: warning: node `bye` cannot be reached from start `menu`",
+            "fixtures/duplicates.yaml:14:3: duplicate node `menu` (first defined at line 4); node names must be unique",
+        ]
+    );
+    let err = load_flow(Path::new(&fixture("duplicates.yaml"))).expect_err("a duplicate is an error");
+    assert!(matches!(err, FlowError::Invalid(_)), "{err}");
+}
+
+#[test]
+fn a_transfer_whose_failure_loops_back_warns() {
+    assert_eq!(
+        diagnostics("transfer_loop.yaml"),
+        vec![
+            "fixtures/transfer_loop.yaml:12:11: warning: node `to_agent`: transfer loop: when the transfer fails, `failed` leads back to `to_agent` through `menu` with no other exit; map `exhausted` to a node that ends the call (without it the call hangs up after 2 failed attempts)",
+        ]
+    );
+    let fixed = std::fs::read_to_string(fixture("transfer_loop.yaml"))
+        .expect("fixture")
+        .replace("on: { failed: menu }", "on: { failed: menu, exhausted: sorry }\n  sorry:\n    say: Sorry.\n    hangup: true");
+    let flow = parse_flow(&fixed, "fixed.yaml").expect("parses");
+    assert_eq!(validate(&flow), vec![]);
+}
+
+#[test]
+fn unknown_template_filters_warn() {
+    let src = "flow: f\nstart: a\nnodes:\n  a:\n    say: \"{{caller|digits}} {{caller|shout}}\"\n    hangup: true\n";
+    let out: Vec<String> = validate(&parse_flow(src, "f.yaml").expect("parses")).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        out,
+        vec!["f.yaml:5:5: warning: node `a`: unknown filter `shout` in `{{caller|shout}}` (known: digits, phone, currency, url, email, spell)"]
+    );
 }
 
 #[test]

@@ -112,3 +112,49 @@ fn schema_lists_every_node_key_the_examples_use() {
         }
     }
 }
+
+/// Every property at any depth has a `description` (editors show it on hover).
+fn undescribed(value: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    let Some(map) = value.as_object() else {
+        return;
+    };
+    if let Some(props) = map.get("properties").and_then(|p| p.as_object()) {
+        for (key, prop) in props {
+            if prop.get("description").is_none() {
+                out.push(format!("{path}.{key}"));
+            }
+            undescribed(prop, &format!("{path}.{key}"), out);
+        }
+    }
+    for (key, child) in map.iter().filter(|(k, _)| *k != "properties") {
+        match child {
+            serde_json::Value::Object(_) => undescribed(child, &format!("{path}/{key}"), out),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| undescribed(i, &format!("{path}/{key}"), out)),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn schema_has_an_id_and_describes_every_key_and_the_examples_point_at_it() {
+    let schema = dialogs::flow_schema();
+    assert_eq!(schema["$id"], dialogs::FLOW_SCHEMA_ID);
+    let mut missing = Vec::new();
+    undescribed(&schema, "", &mut missing);
+    assert_eq!(missing, Vec::<String>::new(), "keys without a description");
+    let dir = format!("{}/../flows", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        let text = serde_json::to_string_pretty(&schema).expect("JSON") + "\n";
+        std::fs::write(format!("{dir}/flow.schema.json"), text).expect("write flows/flow.schema.json");
+    }
+    let checked_in: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/flow.schema.json")).expect("flows/flow.schema.json")).expect("JSON");
+    assert_eq!(
+        checked_in, schema,
+        "flows/flow.schema.json is stale: run `centralita schema > flows/flow.schema.json` (or this test with UPDATE_SCHEMA=1)"
+    );
+    for name in ["demo.yaml", "ventas.yaml", "soporte.yaml"] {
+        let source = std::fs::read_to_string(format!("{dir}/{name}")).expect("example flow");
+        assert!(source.lines().any(|l| l == "# yaml-language-server: $schema=flow.schema.json"), "{name}: no $schema line");
+    }
+}

@@ -362,7 +362,11 @@ fn warm_transfer_carries_the_listed_context() {
     assert_eq!(context.variables["consent.consent"], "yes");
     assert!(context.intents.is_empty());
     r.handle_event(FlowEvent::TransferFailed { reason: "busy".into() }, t0);
-    assert_eq!(drain(&mut r), vec![entered("bye"), Action::Hangup]);
+    let a = drain(&mut r);
+    assert_eq!(a[0], entered("bye"));
+    assert_eq!(says(&a), ["Sorry, we could not connect your call right now."], "the apology is the prompt of a node without one");
+    r.handle_event(FlowEvent::PromptFinished, t0);
+    assert_eq!(drain(&mut r), vec![Action::Hangup]);
 }
 
 #[test]

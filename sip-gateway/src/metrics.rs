@@ -22,9 +22,13 @@ pub struct CodeLabel {
     pub code: String,
 }
 
+/// `outcome` in the CDRs' words (`completed`, `transferred`, `abandoned`,
+/// `failed`, `interrupted`, `no_answer`, `busy`: one vocabulary, issue #13);
+/// `cause` the call's finer reason (`caller_hangup`, `rtp_timeout`, …).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: String,
+    pub cause: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -99,7 +103,7 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("active_calls", "Calls in progress", m.active_calls.clone());
-        registry.register("calls", "Ended calls by outcome", m.calls.clone());
+        registry.register("calls", "Ended calls by outcome (the CDRs' words) and cause", m.calls.clone());
         registry.register("sip_requests_received", "SIP requests received by method", m.sip_requests.clone());
         registry.register("sip_responses_sent", "SIP responses sent by status code", m.sip_responses.clone());
         registry.register("sip_dropped", "Unparsable datagrams without a Via, dropped", m.sip_dropped.clone());
@@ -156,12 +160,27 @@ impl Metrics {
         out
     }
 
+    /// Counts an ended call. `outcome` may be a stored outcome or one of the
+    /// call task's finer words, which are mapped to the stored outcome
+    /// exactly as the CDR is (`caller_hangup` is `abandoned`, `shutdown`
+    /// `interrupted`, …) and kept as the `cause` label.
     pub fn count_call(&self, outcome: &str) {
-        self.calls.get_or_create(&OutcomeLabel { outcome: outcome.into() }).inc();
+        let stored = stored_outcome(outcome);
+        self.calls.get_or_create(&OutcomeLabel { outcome: stored.into(), cause: outcome.into() }).inc();
     }
 
     pub fn count_transfer(&self, result: &str) {
         self.transfers.get_or_create(&ResultLabel { result: result.into() }).inc();
+    }
+}
+
+/// The CDR outcome of a call task's end word (see `call::record`).
+pub fn stored_outcome(word: &str) -> &str {
+    match word {
+        "caller_hangup" => "abandoned",
+        "shutdown" => "interrupted",
+        "rtp_timeout" | "no_ack" | "rejected" | "cancelled" => "failed",
+        other => other,
     }
 }
 
@@ -179,9 +198,13 @@ mod tests {
     fn exposition_names_carry_the_prefix_and_labels() {
         let m = metrics();
         m.count_call("transferred");
+        m.count_call("caller_hangup");
+        m.count_call("shutdown");
         m.sip_responses.get_or_create(&CodeLabel { code: "200".into() }).inc();
         let text = m.encode();
-        assert!(text.contains("centralita_calls_total{outcome=\"transferred\"}"), "{text}");
+        assert!(text.contains("centralita_calls_total{outcome=\"transferred\",cause=\"transferred\"}"), "{text}");
+        assert!(text.contains("centralita_calls_total{outcome=\"abandoned\",cause=\"caller_hangup\"}"), "{text}");
+        assert!(text.contains("centralita_calls_total{outcome=\"interrupted\",cause=\"shutdown\"}"), "{text}");
         assert!(text.contains("centralita_sip_responses_sent_total{code=\"200\"}"), "{text}");
         assert!(text.contains("# TYPE centralita_active_calls gauge"), "{text}");
     }

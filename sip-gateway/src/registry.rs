@@ -10,17 +10,25 @@ use tokio::sync::{mpsc, oneshot};
 /// How many ended calls keep their context for agents' screens.
 const RECENT: usize = 1000;
 
+/// A live call. In JSON it speaks the stored calls' vocabulary (issue #13):
+/// `id` and `started_at` (RFC 3339), not the field names.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CallInfo {
+    #[serde(rename = "id")]
     pub call_id: String,
     pub caller: String,
     pub called: String,
     pub flow: String,
     pub state: String,
     pub node: Option<String>,
+    #[serde(rename = "started_at", serialize_with = "rfc3339_ms")]
     pub started_unix_ms: u64,
     /// INVITE received → first RTP packet of the first prompt (DESIGN §6).
     pub first_response_ms: Option<u64>,
+}
+
+fn rfc3339_ms<S: serde::Serializer>(ms: &u64, s: S) -> Result<S::Ok, S::Error> {
+    crate::store::json_time::serialize(&i64::try_from(*ms).unwrap_or(i64::MAX), s)
 }
 
 #[derive(Debug)]

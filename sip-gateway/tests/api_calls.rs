@@ -54,7 +54,10 @@ async fn pages_walk_every_call_newest_first_without_overlap() {
     let (_, all) = api.get("/v1/calls").await;
     assert_eq!((ids(&all).len(), &all["next_cursor"]), (12, &Value::Null));
     assert_eq!(all["calls"][0]["outcome"], "completed");
-    assert_eq!(all["calls"][0]["started_at"], T0 + 11 * 60_000);
+    // Times are RFC 3339 strings (issue #13).
+    assert_eq!(all["calls"][0]["started_at"], "2026-01-01T00:11:00Z");
+    assert_eq!(all["calls"][0]["ended_at"], "2026-01-01T00:11:30Z");
+    assert_eq!(all["calls"][0]["answered_at"], Value::Null);
 }
 
 #[tokio::test]
@@ -166,7 +169,9 @@ async fn live_calls_and_contexts_come_from_the_registry() {
     api.registry.upsert(info);
     api.registry.set_context("live-1", serde_json::json!({"caller": "+5493510000000", "intent": "sales"})).await;
     let (_, v) = api.get("/v1/calls/live").await;
-    assert_eq!(v["calls"][0]["call_id"], "live-1");
+    // The stored calls' words: `id`, `started_at` (RFC 3339).
+    assert_eq!((&v["calls"][0]["id"], &v["calls"][0]["started_at"]), (&"live-1".into(), &"1970-01-01T00:00:00.001Z".into()), "{v}");
+    assert!(v["calls"][0].get("call_id").is_none() && v["calls"][0].get("started_unix_ms").is_none(), "{v}");
     assert_eq!(v["calls"][0]["first_response_ms"], 120);
     let (status, v) = api.get("/v1/calls/live-1/context").await;
     assert_eq!((status, v["intent"].as_str()), (StatusCode::OK, Some("sales")));

@@ -31,7 +31,7 @@ fn caller_bye_mid_prompt_ends_the_call() {
     let (status, metrics) = centralita_e2e::http_get_text(gw.api, "/metrics");
     assert_eq!(status, 200);
     for line in [
-        "centralita_calls_total{outcome=\"caller_hangup\"} 1",
+        "centralita_calls_total{outcome=\"abandoned\",cause=\"caller_hangup\"} 1",
         "centralita_active_calls 0",
         "centralita_sip_requests_received_total{method=\"BYE\"} 1",
         "centralita_first_response_seconds_count 1",

@@ -42,7 +42,7 @@ fn the_call(gw: &Gateway) -> Value {
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, page) = gw.api_get("/v1/calls", Some(&gw.token));
-        if let Some(id) = page["calls"][0]["id"].as_str().filter(|_| page["calls"][0]["ended_at"].is_i64()) {
+        if let Some(id) = page["calls"][0]["id"].as_str().filter(|_| page["calls"][0]["ended_at"].is_string()) {
             return gw.api_get(&format!("/v1/calls/{id}"), Some(&gw.token)).1;
         }
         assert!(Instant::now() < until, "no ended call: {page}");

@@ -144,7 +144,8 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     let gw = Gateway::start();
     let dir = Scratch::new("dashboard");
     // Calls that hear the welcome prompt, then the caller hangs up: every
-    // one ended in the flow without a transfer, so containment is 100 %.
+    // one is abandoned (issue #13: a hang-up is not a bot success), so
+    // containment is 0 % and the abandon rate 100 %.
     let scenario = std::fs::read_to_string(repo_root().join("tests/scenarios/caller_bye.xml")).expect("scenario");
     let vars = [("RTP_PORT", free_udp_port().to_string()), ("HOLD_MS", "1500".to_string())];
     sipp_ok(&scenario, &vars, gw.sip_udp, &["-m", &CALLS.to_string(), "-l", &CALLS.to_string(), "-r", "10"], &dir.0);
@@ -152,13 +153,13 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     let kpis = loop {
         let (status, k) = gw.api_get("/v1/kpis", Some(&gw.token));
         assert_eq!(status, 200, "{k}");
-        if k["total"]["calls"] == CALLS && k["total"]["contained"] == CALLS {
+        if k["total"]["calls"] == CALLS && k["total"]["abandoned"] == CALLS {
             break k;
         }
-        assert!(Instant::now() < until, "the {CALLS} calls were not all recorded as contained: {k:#}");
+        assert!(Instant::now() < until, "the {CALLS} calls were not all recorded as abandoned: {k:#}");
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(kpis["total"]["containment_pct"], 100.0, "{kpis:#}");
+    assert_eq!((&kpis["total"]["containment_pct"], &kpis["total"]["abandon_rate_pct"]), (&0.0.into(), &100.0.into()), "{kpis:#}");
     // One of them ordered: conversion 1 of 3, revenue per conversation 30 / 3.
     let (_, page) = gw.api_get("/v1/calls?limit=1", Some(&gw.token));
     let id = page["calls"][0]["id"].as_str().expect("a call id").to_string();
@@ -176,8 +177,10 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
 
     assert_eq!(tile_value(&dom, "calls"), CALLS.to_string());
     assert_eq!(tile_text(&dom, "calls"), CALLS.to_string());
-    assert_eq!(tile_value(&dom, "containment"), "100");
-    assert_eq!(tile_text(&dom, "containment"), "100 %");
+    assert_eq!(tile_value(&dom, "containment"), "0");
+    assert_eq!(tile_text(&dom, "containment"), "0 %");
+    assert_eq!(tile_value(&dom, "abandon"), "100");
+    assert_eq!(tile_text(&dom, "abandon"), "100 %");
     let frt: f64 = tile_value(&dom, "first_response").parse().expect("a first response time");
     assert!(frt > 0.0 && frt < 5000.0, "first response {frt} ms");
     assert!(tile_text(&dom, "first_response").ends_with(" ms"), "{}", tile_text(&dom, "first_response"));
@@ -193,13 +196,23 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     assert!(tag(&dom, "data-flow=").contains("demo.yaml"), "{}", tag(&dom, "data-flow="));
     assert!(dom.contains("No A/B assignments in this range."), "the demo flow has no experiment");
     assert!(dom.contains(&format!("{CALLS} calls without an A/B assignment.")), "unassigned calls counted");
-    for chart in ["calls", "containment", "first_response", "conversion"] {
+    for chart in ["calls", "containment", "abandon", "first_response", "conversion"] {
         let t = tag(&dom, &format!("data-chart=\"{chart}\""));
         assert!(dom[dom.find(t).expect("chart")..].contains("<svg"), "chart {chart} drawn: {t}");
     }
     assert_eq!(attr(tag(&dom, "id=\"live-count\""), "data-live-count").as_deref(), Some("0"));
     assert_eq!(dom.matches("<details class=\"call\"").count(), CALLS, "recent calls listed");
     assert!(dom.contains(">abandoned<"), "caller-hung-up calls show their outcome");
+    // Issue #13 item 15: the zone of days and times is the one /v1/kpis
+    // used ([dashboard].timezone, else the default flow's hours, else
+    // UTC), shown; "Recent calls" has column headers naming it.
+    let zone = kpis["timezone"].as_str().expect("the KPI report names its time zone").to_string();
+    assert_eq!(attr(tag(&dom, "id=\"zone\""), "data-zone").as_deref(), Some(zone.as_str()));
+    assert_eq!(attr(tag(&dom, "id=\"days-zone\""), "data-zone").as_deref(), Some(zone.as_str()));
+    let head = &dom[dom.find("class=\"call-head\"").expect("recent calls' column headers")..];
+    for column in [format!("Started ({zone})"), "Caller → called".into(), "Flow".into(), "Outcome".into(), "Duration".into()] {
+        assert!(head[..head.find("</div>").unwrap()].contains(&column), "column {column:?} in {}", &head[..head.find("</div>").unwrap()]);
+    }
 
     // The agent page of one call: its steps, and no transfer context.
     let (agent, log) = run_chromium(&dir.0, &format!("{base}/agent/calls/{id}#token={}", gw.token), &["--dump-dom"]);
@@ -208,6 +221,35 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     assert!(agent.contains("No transfer context for this call"), "{agent}");
     assert!(agent.contains("→ welcome"), "the steps show the welcome node:\n{agent}");
     assert!(agent.contains("data-state=\"abandoned\""), "{}", tag(&agent, "id=\"call-state\""));
+    // Issue #13 item 14: without a context, the path comes from the steps.
+    assert!(agent.contains("data-field=\"path\">welcome"), "path from the steps:\n{agent}");
+
+    // An unknown id: every card says so, none stays on "Loading…".
+    let (unknown, log) = run_chromium(&dir.0, &format!("{base}/agent/calls/no-such-call#token={}", gw.token), &["--dump-dom"]);
+    assert!(console_lines(&log).is_empty(), "console errors: {:#?}", console_lines(&log));
+    assert!(!unknown.contains("Loading…"), "a card still loading:\n{unknown}");
+    assert_eq!(unknown.matches("data-no-call=").count(), 3, "every card says no such call:\n{unknown}");
+    assert!(banner_visible(&unknown) && unknown.contains("No such call: no-such-call"), "{unknown}");
+    assert!(unknown.contains("data-state=\"unknown\""), "{}", tag(&unknown, "id=\"call-state\""));
+
+    // A transferred call whose caller pressed 0 (SIP INFO): "pressed 0"
+    // (not "said 0"), and the keys and the path shown although the
+    // transfer's context list leaves them out.
+    let refer = std::fs::read_to_string(repo_root().join("tests/scenarios/refer_603.xml")).expect("scenario");
+    let vars = [("RTP_PORT", free_udp_port().to_string()), ("SIPFRAG", "200 OK".to_string())];
+    sipp_ok(&refer, &vars, gw.sip_udp, &["-m", "1"], &dir.0);
+    let (_, page) = gw.api_get("/v1/calls?limit=1", Some(&gw.token));
+    let transferred = page["calls"][0]["id"].as_str().expect("the transferred call").to_string();
+    assert_ne!(transferred, id);
+    let (status, ctx) = gw.api_get(&format!("/v1/calls/{transferred}/context"), Some(&gw.token));
+    assert_eq!(status, 200, "{ctx}");
+    assert!(ctx.get("digits").is_none() && ctx.get("path").is_none(), "the demo's context list has no digits or path: {ctx}");
+    let (agent, log) = run_chromium(&dir.0, &format!("{base}/agent/calls/{transferred}#token={}", gw.token), &["--dump-dom"]);
+    assert_eq!(errors(&agent), "", "the agent page recorded errors:\n{agent}");
+    assert!(console_lines(&log).is_empty(), "console errors: {:#?}", console_lines(&log));
+    assert!(agent.contains("(pressed 0 at welcome)") && !agent.contains("said “0”"), "{}", tag(&agent, "data-field=\"intent\""));
+    assert!(agent.contains("data-field=\"digits\">00<"), "keys pressed:\n{agent}");
+    assert!(agent.contains("data-field=\"path\">welcome → to_agent"), "path:\n{agent}");
 
     // A wrong token: a visible banner naming the 401, not only the console.
     let (bad, _) = run_chromium(&dir.0, &format!("{base}/dashboard#token=wrong"), &["--dump-dom"]);

@@ -14,6 +14,10 @@
 //!
 //! A ```` ```yaml ```` block with neither mark fails the test, so an example
 //! cannot be added unchecked.
+//!
+//! The README's configuration reference cannot rot either: every table and
+//! key the config parser accepts (found by asking the parser itself, whose
+//! unknown-key errors list the keys it expects) must have a row in it.
 
 use std::io::Write;
 use std::path::Path;
@@ -22,6 +26,8 @@ use std::process::{Command, Stdio};
 use centralita_e2e::{gateway_binary, repo_root, Scratch};
 
 const GUIDE: &str = "docs/flow-authors-guide.md";
+/// A key no table of the config has.
+const PROBE: &str = "__probe";
 
 /// One fenced block: its info string, body lines and the line it opens on.
 struct Block {
@@ -141,4 +147,76 @@ fn sessions_are_compared_line_by_line() {
     assert!(matches(&s(&["a", "…", "c"]), &["a", "b", "c"]).is_ok());
     assert!(matches(&s(&["b"]), &["a", "b"]).is_err(), "sessions start at the first line");
     assert!(matches(&s(&["a", "x"]), &["a", "b"]).unwrap_err().contains("\"x\""));
+}
+
+/// The keys a config table expects, from the parser's error for an unknown
+/// key in it (`unknown field `__probe`, expected one of `a`, `b``); `None`
+/// when `header` does not open a table with named keys (a value, a list,
+/// a map of free names).
+fn table_keys(header: &str) -> Option<Vec<String>> {
+    let toml = format!("{header}\n{PROBE} = 1\n");
+    let err = match sip_gateway::config::Config::from_toml(&toml, "probe.toml") {
+        Ok(_) => return None,
+        Err(e) => e.to_string(),
+    };
+    let rest = err.split_once(&format!("unknown field `{PROBE}`"))?.1;
+    if rest.contains("there are no fields") {
+        return Some(Vec::new());
+    }
+    Some(rest.split('`').skip(1).step_by(2).map(str::to_owned).collect())
+}
+
+/// Every leaf key of the config under `path` (parts, each marked whether
+/// it is an array of tables), as dotted paths.
+fn config_leaves(path: &[(String, bool)], header: &str, out: &mut Vec<Vec<String>>) {
+    let keys = table_keys(header).expect("the config root is a table");
+    for key in keys {
+        let mut parts = path.to_vec();
+        let dotted: Vec<String> = path.iter().map(|(p, _)| p.clone()).chain(std::iter::once(key.clone())).collect();
+        // A sub-table header after an array of tables opens it in the last element.
+        let prefix = |array: bool| -> String {
+            let mut h = String::new();
+            for (i, (_, is_array)) in path.iter().enumerate() {
+                if *is_array {
+                    h.push_str(&format!("[[{}]]\n", dotted[..=i].join(".")));
+                }
+            }
+            let me = dotted.join(".");
+            h + &if array { format!("[[{me}]]") } else { format!("[{me}]") }
+        };
+        if let Some(header) = [false, true].into_iter().map(|a| (a, prefix(a))).find(|(_, h)| table_keys(h).is_some()) {
+            parts.push((key, header.0));
+            config_leaves(&parts, &header.1, out);
+        } else {
+            out.push(dotted);
+        }
+    }
+}
+
+#[test]
+fn the_readme_lists_every_config_table_and_key() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("read the README");
+    // Rows of the reference table: first cell (`[sip].listen`, `[[trunks]]`) and the whole row.
+    let rows: Vec<(String, &str)> =
+        readme.lines().filter(|l| l.starts_with("| `[")).filter_map(|l| Some((l.split('`').nth(1)?.to_owned(), l))).collect();
+    let mut leaves = Vec::new();
+    config_leaves(&[], "", &mut leaves);
+    assert!(leaves.len() > 40, "the config probe found only {} keys: {leaves:?}", leaves.len());
+    let mut missing = Vec::new();
+    for leaf in &leaves {
+        let (table, key) = leaf.split_at(leaf.len() - 1);
+        let table = table.join(".");
+        let own_row = rows.iter().any(|(cell, _)| *cell == format!("[{table}].{}", key[0]) || *cell == format!("[[{table}]].{}", key[0]));
+        // Or a row for an enclosing table that names the rest of the path.
+        let in_table_row = (1..=leaf.len()).rev().any(|i| {
+            let t = leaf[..i].join(".");
+            rows.iter()
+                .filter(|(cell, _)| *cell == format!("[{t}]") || *cell == format!("[[{t}]]"))
+                .any(|(_, row)| leaf[i..].iter().all(|k| row.contains(&format!("`{k}`"))))
+        });
+        if !own_row && !in_table_row {
+            missing.push(leaf.join("."));
+        }
+    }
+    assert!(missing.is_empty(), "README.md's configuration reference has no row for: {}", missing.join(", "));
 }

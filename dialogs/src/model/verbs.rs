@@ -174,6 +174,15 @@ pub struct Transfer {
     /// Which parts of the call context travel with the transfer.
     #[serde(default)]
     pub context: Vec<ContextField>,
+    /// Attempts of this transfer per call (default 2). The failure that
+    /// uses them up fires `exhausted` (when mapped) instead of `failed`;
+    /// entering the node again fires `exhausted` at once.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Said after each failed attempt, before `failed`/`exhausted`
+    /// (default: a short apology in the call's language; `""`: nothing).
+    #[serde(default)]
+    pub apology: Option<Text>,
     /// Warm: what the agent alone hears on answering, before accepting
     /// (templates allowed; default: a summary of the context).
     #[serde(default)]
@@ -197,6 +206,10 @@ pub struct Transfer {
     /// is refused, times out, or the trunk does not take REFER.
     #[serde(default)]
     pub fallback: Option<Fallback>,
+}
+
+fn default_attempts() -> u32 {
+    2
 }
 
 fn default_ring_timeout() -> Duration {

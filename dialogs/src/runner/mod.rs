@@ -18,6 +18,20 @@
 //! Failures count per node while `on` keeps sending the caller back to it
 //! (who then hears `gather.reprompt` if set); past `retries` they become
 //! `exhausted`. After 50 node entries with no caller input the call hangs up.
+//!
+//! Transfers: each transfer node is tried at most `transfer.max_attempts`
+//! times per call (default 2). A failed attempt fires `failed`, or
+//! `exhausted` when it used up the attempts and the node maps it; entering
+//! the node again afterwards fires `exhausted` at once (hang-up when
+//! unmapped), so a `failed` that leads back to the menu cannot loop for
+//! ever. Each failure apologises (`transfer.apology`, else a default in
+//! the call's language): the apology opens the next node's `say` (one
+//! prompt, so the caller can barge in as usual), is the prompt of a node
+//! without one, and is said before a hang-up; a node that `play`s a
+//! recording drops it.
+//!
+//! `say` text reaches TTS through `sayas::speakable` (web and e-mail
+//! addresses spoken out); the transcript keeps it as written.
 
 mod input;
 mod io;
@@ -33,6 +47,7 @@ pub use io::{Action, FlowEvent, TransferFailure, TransferOptions, Variables};
 use crate::clock;
 use crate::context::{CallContext, Speaker, TranscriptLine};
 use crate::model::{Flow, Gather, Node, NodeId, Text};
+use crate::sayas::speakable;
 use crate::template::render;
 
 /// Node entries allowed in a row without caller input before hanging up.
@@ -89,6 +104,10 @@ pub struct FlowRunner {
     entries_without_input: u32,
     /// Armed while the current node listens.
     gathering: Option<Gathering>,
+    /// Transfer attempts made per transfer node in this call.
+    transfer_attempts: std::collections::BTreeMap<NodeId, u32>,
+    /// A failed transfer's apology, said with the next prompt.
+    apology: Option<String>,
 }
 
 /// `now + d`, saturating: absurd durations in a flow (`99999999999s`) must
@@ -152,6 +171,8 @@ impl FlowRunner {
             failures: 0,
             entries_without_input: 0,
             gathering: None,
+            transfer_attempts: std::collections::BTreeMap::new(),
+            apology: None,
         };
         runner.enter(start, now);
         runner
@@ -184,7 +205,7 @@ impl FlowRunner {
             }
             FlowEvent::TransferFailed { reason: _ } => {
                 if self.phase == Phase::Transferring {
-                    self.fire("failed", now);
+                    self.transfer_failed(now);
                 }
             }
             FlowEvent::TransferNotTaken { failure, reason: _ } => {
@@ -277,7 +298,14 @@ impl FlowRunner {
     }
 
     fn render(&self, template: &str) -> String {
-        render(template, |name| self.vars.get(name.strip_prefix("vars.").unwrap_or(name)).map(String::as_str))
+        render(template, &self.language, |name| self.vars.get(name.strip_prefix("vars.").unwrap_or(name)).map(String::as_str))
+    }
+
+    /// [`FlowRunner::render`] for a webhook URL: values percent-encoded.
+    fn render_url(&self, template: &str) -> String {
+        crate::template::render_url(template, &self.language, |name| {
+            self.vars.get(name.strip_prefix("vars.").unwrap_or(name)).map(String::as_str)
+        })
     }
 
     fn text(&self, text: &Text) -> String {
@@ -328,7 +356,14 @@ impl FlowRunner {
         let gather = gather_of(node);
         let reprompt = gather.as_ref().and_then(|g| g.reprompt.as_ref()).filter(|_| again && self.failures > 0);
         let mut prompt = false;
-        if let Some(text) = reprompt.or(node.say.as_ref()).map(|t| self.text(t)) {
+        let apology = self.apology.take();
+        let text = reprompt.or(node.say.as_ref()).map(|t| self.text(t));
+        let text = match (apology, text) {
+            (Some(a), Some(t)) if !t.trim().is_empty() => Some(format!("{a} {t}")),
+            (Some(a), None) if node.play.is_none() => Some(a),
+            (_, t) => t,
+        };
+        if let Some(text) = text {
             if !text.trim().is_empty() {
                 self.say(text);
                 prompt = true;
@@ -363,8 +398,9 @@ impl FlowRunner {
     }
 
     fn say(&mut self, text: String) {
-        self.context.transcript.push(TranscriptLine { speaker: Speaker::Bot, text: text.clone() });
-        self.actions.push_back(Action::Say { text, language: self.language.clone() });
+        let spoken = speakable(&text, &self.language);
+        self.context.transcript.push(TranscriptLine { speaker: Speaker::Bot, text });
+        self.actions.push_back(Action::Say { text: spoken, language: self.language.clone() });
     }
 
     fn after_prompt(&mut self, then: Then, now: Instant) {
@@ -396,10 +432,17 @@ impl FlowRunner {
             self.hang_up();
             return;
         };
+        let attempts = self.transfer_attempts.entry(id.clone()).or_insert(0);
+        if *attempts >= t.max_attempts {
+            // Every attempt of this call has failed already.
+            self.fire("exhausted", now);
+            return;
+        }
+        *attempts += 1;
         let to = self.render(&t.to).trim().to_owned();
         if to.is_empty() {
             // Nowhere to send the caller (e.g. no agent URI configured).
-            self.fire("failed", now);
+            self.transfer_failed(now);
             return;
         }
         self.phase = Phase::Transferring;
@@ -419,12 +462,45 @@ impl FlowRunner {
         self.actions.push_back(Action::Transfer { to, mode: t.mode, context: self.context.filtered(&t.context), options });
     }
 
+    /// A transfer attempt failed: the apology, then `failed`, or
+    /// `exhausted` (when mapped) once the node's attempts are used up.
+    fn transfer_failed(&mut self, now: Instant) {
+        let Some((id, flow)) = self.current() else {
+            self.hang_up();
+            return;
+        };
+        let Some(node) = flow.nodes.get(&id) else {
+            self.hang_up();
+            return;
+        };
+        let Some(t) = node.transfer.as_ref() else {
+            self.hang_up();
+            return;
+        };
+        let attempts = self.transfer_attempts.get(&id).copied().unwrap_or(0);
+        let event = if attempts >= t.max_attempts && node.on.contains_key("exhausted") { "exhausted" } else { "failed" };
+        let apology = match &t.apology {
+            Some(text) => self.text(text),
+            None => steps::transfer_apology(&self.language).to_owned(),
+        };
+        self.phase = Phase::Listening;
+        self.apology = Some(apology).filter(|a| !a.trim().is_empty());
+        self.fire(event, now);
+    }
+
     /// Routes `event` through the current node's `on`; unmapped hangs up.
     fn fire(&mut self, event: &str, now: Instant) {
         let target = self.current().and_then(|(id, flow)| flow.nodes.get(&id)?.on.get(event).cloned());
-        match target {
-            Some(next) => self.enter(next, now),
-            None => self.hang_up(),
+        match (target, self.apology.take()) {
+            (Some(next), apology) => {
+                self.apology = apology;
+                self.enter(next, now);
+            }
+            (None, Some(apology)) => {
+                self.say(apology);
+                self.phase = Phase::Playing(Then::Hangup);
+            }
+            (None, None) => self.hang_up(),
         }
     }
 

@@ -48,6 +48,16 @@ fn holds(condition: &Condition, value: Option<&str>) -> bool {
     }
 }
 
+/// What the caller hears when a transfer fails and the node has no
+/// `transfer.apology`, by the call's primary language (English otherwise).
+pub(crate) fn transfer_apology(language: &str) -> &'static str {
+    match language.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase().as_str() {
+        "es" => "Lo sentimos, no pudimos comunicarte en este momento.",
+        "pt" => "Desculpe, não conseguimos transferir sua chamada agora.",
+        _ => "Sorry, we could not connect your call right now.",
+    }
+}
+
 impl FlowRunner {
     fn node_now(&self) -> Option<(crate::model::NodeId, std::sync::Arc<crate::model::Flow>)> {
         self.current()
@@ -68,7 +78,7 @@ impl FlowRunner {
             self.hang_up();
             return;
         };
-        let url = self.render(&hook.url).trim().to_owned();
+        let url = self.render_url(&hook.url).trim().to_owned();
         let body = hook.body.iter().map(|(k, v)| (k.clone(), self.render(v))).collect();
         let name = hook.name.clone().unwrap_or_else(|| id.to_string());
         self.phase = Phase::Webhook { deadline: later(now, hook.timeout) };

@@ -1,6 +1,7 @@
 //! Semantic checks of a parsed flow, each pointing at the line of the key it
 //! is about: missing nodes, unknown events, clashing DTMF keys, callers left
-//! with no way out, unreachable nodes, traps and unknown placeholders. The
+//! with no way out, unreachable nodes, traps, transfer loops, unknown
+//! placeholders and keys defined twice (node names, intents). The
 //! checks of the later verbs (webhook, branch, consent, survey), hours and
 //! prompt files are in `steps.rs`.
 
@@ -37,6 +38,7 @@ pub fn validate(flow: &Flow) -> Vec<Diagnostic> {
 /// [`validate`] with options (a prompt directory to check `play:` against).
 pub fn validate_with(flow: &Flow, options: &ValidateOptions) -> Vec<Diagnostic> {
     let mut check = Check { flow, out: Vec::new() };
+    check.duplicates();
     check.start_and_hours();
     let known_vars = steps::known_vars(flow);
     for (id, node) in &flow.nodes {
@@ -52,6 +54,7 @@ pub fn validate_with(flow: &Flow, options: &ValidateOptions) -> Vec<Diagnostic> 
     }
     check.reachability();
     check.traps();
+    check.transfer_loops();
     let mut out = check.out;
     out.sort_by_key(|d| (d.line, d.column, d.severity));
     out
@@ -78,6 +81,30 @@ impl Check<'_> {
 
     fn warning(&mut self, path: &[&str], message: String) {
         self.report(path, Severity::Warning, message);
+    }
+
+    /// Keys defined twice in one mapping: serde keeps the last one, so the
+    /// first would be silently lost. Reported at the second definition.
+    fn duplicates(&mut self) {
+        let flow = self.flow;
+        let source = &flow.source;
+        for (path, pos) in source.duplicates() {
+            let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+            let first = source.locate(&parts);
+            let message = match parts.as_slice() {
+                ["nodes", node] => format!("duplicate node `{node}` (first defined at line {}); node names must be unique", first.line),
+                ["nodes", node, "intents", intent] => {
+                    format!("node `{node}`: duplicate intent `{intent}` (first defined at line {})", first.line)
+                }
+                _ => format!(
+                    "duplicate key `{}` in `{}` (first defined at line {}); the later one would silently replace it",
+                    parts.last().copied().unwrap_or(""),
+                    parts[..parts.len().saturating_sub(1)].join("."),
+                    first.line
+                ),
+            };
+            self.out.push(Diagnostic::at(source, pos, Severity::Error, message));
+        }
     }
 
     fn start_and_hours(&mut self) {
@@ -131,6 +158,12 @@ impl Check<'_> {
                 );
             }
             self.transfer_keys(id, t);
+        }
+        if node.transfer.as_ref().is_some_and(|t| t.max_attempts == 0) {
+            self.error(
+                &["nodes", id.as_str(), "transfer", "max_attempts"],
+                format!("node `{id}`: transfer.max_attempts must be at least 1"),
+            );
         }
         if !node.intents.is_empty() && node.gather.is_none() {
             self.warning(&["nodes", id.as_str(), "intents"], format!("node `{id}`: intents are never matched without `gather`"));
@@ -294,6 +327,34 @@ impl Check<'_> {
             let what =
                 if names.len() == 1 { format!("{} loops back to itself", names[0]) } else { format!("{} form a loop", names.join(", ")) };
             self.warning(&["nodes", cycle[0].as_str()], format!("trap: {what} with no way to a transfer or a hangup"));
+        }
+    }
+}
+
+impl Check<'_> {
+    /// A transfer whose `failed` leads back to it loops while agents are
+    /// down, unless `exhausted` takes the caller elsewhere after the
+    /// node's `max_attempts`.
+    fn transfer_loops(&mut self) {
+        let flow = self.flow;
+        for (id, node) in &flow.nodes {
+            let Some(t) = &node.transfer else {
+                continue;
+            };
+            let Some(failed) = node.on.get("failed") else {
+                continue;
+            };
+            if node.on.contains_key("exhausted") || !reach(flow, vec![failed]).contains(id) {
+                continue;
+            }
+            let via = if failed == id { String::new() } else { format!(" through `{failed}`") };
+            self.warning(
+                &["nodes", id.as_str(), "on", "failed"],
+                format!(
+                    "node `{id}`: transfer loop: when the transfer fails, `failed` leads back to `{id}`{via} with no other exit; map `exhausted` to a node that ends the call (without it the call hangs up after {} failed attempts)",
+                    t.max_attempts
+                ),
+            );
         }
     }
 }

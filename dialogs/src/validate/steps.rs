@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{Check, SETTINGS};
 use crate::clock;
 use crate::model::{Flow, Node, NodeId};
-use crate::template::{pieces, Piece};
+use crate::template::{pieces, split_filter, Piece};
 
 /// Variables the runner always knows, besides those the flow sets.
 const BUILTIN_VARS: [&str; 10] =
@@ -68,8 +68,20 @@ impl Check<'_> {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             for piece in pieces(text) {
                 match piece {
-                    Piece::Var(name) if !known.contains(var_name(name)) => {
-                        self.warning(&path, format!("node `{id}`: unknown variable `{{{{{name}}}}}`"));
+                    Piece::Var(inner) => {
+                        let (name, filter) = split_filter(inner);
+                        if !known.contains(var_name(name)) {
+                            self.warning(&path, format!("node `{id}`: unknown variable `{{{{{name}}}}}`"));
+                        }
+                        if let Some(f) = filter.filter(|f| !crate::sayas::is_known(f)) {
+                            self.warning(
+                                &path,
+                                format!(
+                                    "node `{id}`: unknown filter `{f}` in `{{{{{inner}}}}}` (known: {})",
+                                    crate::sayas::FILTERS.join(", ")
+                                ),
+                            );
+                        }
                     }
                     Piece::Setting(name) if !SETTINGS.contains(&name) => {
                         self.warning(

@@ -40,6 +40,9 @@ pub(crate) struct NewCall {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct CallPlaced {
     /// Its id (the SIP Call-ID), for `GET /v1/calls/{id}`.
+    id: String,
+    /// The same id under its pre-issue-#13 name; deprecated, use `id`.
+    #[schema(deprecated)]
     call_id: String,
 }
 
@@ -68,7 +71,7 @@ pub(crate) async fn place_call(State(s): State<ApiState>, ApiJson(body): ApiJson
     let dialer = s.dialer.as_ref().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "outbound calls are not configured"))?;
     let req = OutboundRequest { number, flow: body.flow, variables: body.variables, trunk: body.trunk };
     match dialer.dial(req).await {
-        Ok(call_id) => Ok((StatusCode::ACCEPTED, Json(CallPlaced { call_id })).into_response()),
+        Ok(call_id) => Ok((StatusCode::ACCEPTED, Json(CallPlaced { id: call_id.clone(), call_id })).into_response()),
         Err(e) => Err(match &e {
             DialError::BadNumber => ApiError::bad_request(e.to_string()),
             DialError::DoNotCall(_) | DialError::NoConsent { .. } => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),

@@ -39,7 +39,7 @@ pub(crate) enum EventKind {
     Recontact,
 }
 
-/// A stored call (CDR). Times are Unix milliseconds.
+/// A stored call (CDR). Times are RFC 3339 strings (UTC).
 #[derive(Serialize, ToSchema)]
 pub(crate) struct CallRecord {
     id: String,
@@ -49,9 +49,13 @@ pub(crate) struct CallRecord {
     flow: String,
     flow_version: String,
     direction: Direction,
+    #[schema(format = DateTime, value_type = String)]
     started_at: i64,
+    #[schema(format = DateTime, value_type = Option<String>)]
     answered_at: Option<i64>,
+    #[schema(format = DateTime, value_type = Option<String>)]
     first_prompt_at: Option<i64>,
+    #[schema(format = DateTime, value_type = Option<String>)]
     ended_at: Option<i64>,
     outcome: Option<Outcome>,
     /// `caller`, `gateway` or `agent`.
@@ -65,6 +69,7 @@ pub(crate) struct CallRecord {
 pub(crate) struct Step {
     call_id: String,
     seq: i64,
+    #[schema(format = DateTime, value_type = String)]
     at: i64,
     /// `node`, `intent`, `digits`, `transcript` or `prompt`.
     kind: String,
@@ -82,6 +87,7 @@ pub(crate) struct Transfer {
     /// `blind` or `warm`.
     mode: String,
     result_code: Option<i64>,
+    #[schema(format = DateTime, value_type = String)]
     tried_at: i64,
     answered_ms: Option<i64>,
     ok: bool,
@@ -93,6 +99,7 @@ pub(crate) struct Consent {
     caller: String,
     purpose: String,
     granted: bool,
+    #[schema(format = DateTime, value_type = String)]
     at: i64,
 }
 
@@ -103,6 +110,7 @@ pub(crate) struct SurveyAnswer {
     /// `csat` or `nps`.
     kind: String,
     score: i64,
+    #[schema(format = DateTime, value_type = String)]
     at: i64,
 }
 
@@ -124,6 +132,7 @@ pub(crate) struct EventRecord {
     currency: Option<String>,
     #[schema(value_type = Object)]
     payload: serde_json::Value,
+    #[schema(format = DateTime, value_type = String)]
     at: i64,
     idempotency_key: String,
 }
@@ -144,19 +153,21 @@ pub(crate) struct CallDetail {
 /// An in-progress call, from the live registry.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct LiveCall {
-    call_id: String,
+    id: String,
     caller: String,
     called: String,
     flow: String,
     state: String,
     node: Option<String>,
-    started_unix_ms: u64,
+    #[schema(format = DateTime, value_type = String)]
+    started_at: u64,
     first_response_ms: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub(crate) struct DncEntry {
     number: String,
+    #[schema(format = DateTime, value_type = String)]
     added_at: i64,
     reason: String,
 }
@@ -200,7 +211,9 @@ pub(crate) struct KpiGroup {
 /// KPIs over the calls that started in `[from, to)`.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct KpiReport {
+    #[schema(format = DateTime, value_type = String)]
     from: i64,
+    #[schema(format = DateTime, value_type = String)]
     to: i64,
     /// `day`, `flow`, `variant` or null.
     group_by: Option<String>,

@@ -1,7 +1,9 @@
 // The agent's screen-pop for one call (/agent/calls/{id}): the transfer
 // context of GET /v1/calls/{id}/context (caller, intents, transcript,
 // CRM variables, consents) and the recorded steps of GET /v1/calls/{id}.
-// Refreshes every 3 s until the call has ended.
+// Refreshes every 3 s until the call has ended. What the context leaves out
+// (a transfer's `context:` list may omit digits and path) is filled in from
+// the transcript and the recorded steps; an unknown id says so in every card.
 "use strict";
 
 (() => {
@@ -18,9 +20,35 @@
     return out;
   }
 
+  const KEYS = /^[0-9*#A-Da-d]+$/;
+  // "pressed 0" for keys, "said “agent”" for words.
+  function how(input) {
+    return KEYS.test(input || "") ? "pressed " + input : "said “" + input + "”";
+  }
+  // Keys the caller pressed: the context's, else its transcript's "DTMF x"
+  // lines, else the recorded intent steps' "(x)" inputs.
+  function keysPressed(ctx, call) {
+    if (ctx && ctx.digits) return ctx.digits;
+    const fromTranscript = ((ctx && ctx.transcript) || [])
+      .filter((l) => l.speaker === "caller" && /^DTMF /.test(l.text)).map((l) => l.text.slice(5)).join("");
+    if (fromTranscript) return fromTranscript;
+    const fromIntents = ((ctx && ctx.intents) || []).map((i) => i.input).filter((i) => KEYS.test(i)).join("");
+    if (fromIntents) return fromIntents;
+    const steps = (call && call.steps) || [];
+    return steps.filter((st) => st.kind === "digits").map((st) => st.detail).join("") ||
+      steps.filter((st) => st.kind === "intent").map((st) => (/\(([0-9*#]+)\)$/.exec(st.detail) || [])[1]).filter(Boolean).join("") || null;
+  }
+  // Nodes entered: the context's path, else the recorded node steps.
+  function pathOf(ctx, call) {
+    if (ctx && ctx.path && ctx.path.length) return ctx.path;
+    const nodes = ((call && call.steps) || []).filter((st) => st.kind === "node").map((st) => st.node);
+    return nodes.length ? nodes : null;
+  }
+
   function renderSummary(ctx, call) {
     const intents = (ctx && ctx.intents) || [];
     const last = intents[intents.length - 1];
+    const path = pathOf(ctx, call);
     const consents = (ctx && ctx.consents) || (call && call.consents) || [];
     const surveys = (ctx && ctx.surveys) || [];
     const variants = Object.entries((ctx && ctx.variants) || {});
@@ -28,15 +56,15 @@
     C.replace("summary", ...facts([
       ["Caller", (ctx && ctx.caller) || c.caller, "caller"],
       ["Called", (ctx && ctx.called) || c.called, "called"],
-      ["Wants", last ? last.intent + " (said “" + last.input + "” at " + last.node + ")" : null, "intent"],
+      ["Wants", last ? last.intent + " (" + how(last.input) + " at " + last.node + ")" : null, "intent"],
       ["Intents", intents.length ? intents.map((i) => i.intent).join(" → ") : null, "intents"],
-      ["Keys pressed", ctx && ctx.digits, "digits"],
+      ["Keys pressed", keysPressed(ctx, call), "digits"],
       ["Flow", (ctx && ctx.flow) || c.flow, "flow"],
-      ["Path", ctx && ctx.path && ctx.path.length ? ctx.path.join(" → ") : null, "path"],
+      ["Path", path ? path.join(" → ") : null, "path"],
       ["Consent", consents.length ? consents.map((x) => (x.topic || x.purpose) + ": " + (x.granted ? "yes" : "no")).join(", ") : null, "consent"],
       ["Survey", surveys.length ? surveys.map((s) => s.scale.toUpperCase() + " " + s.score).join(", ") : null, "survey"],
       ["A/B", variants.length ? variants.map(([k, v]) => k + ": " + v).join(", ") : null, "variants"],
-      ["Started", c.started_at ? C.time(c.started_at) : null, "started"],
+      ["Started", c.started_at ? C.time(c.started_at) + " " + C.zoneLabel() : null, "started"],
       ["SIP Call-ID", (ctx && ctx.call_id) || c.sip_call_id, "sip_call_id"],
     ]));
   }
@@ -64,7 +92,7 @@
   async function load() {
     clearTimeout(timer);
     if (!C.token()) {
-      C.showBanner("Enter the admin API token to see this call.");
+      C.showBanner("Enter your API token (agent, read or admin) to see this call.");
       return;
     }
     const path = "/v1/calls/" + encodeURIComponent(id);
@@ -77,7 +105,16 @@
     });
     if (ctx === undefined) return; // reported in the banner; try again on Refresh/login
     if (!ctx && !detail) {
-      C.recordError("no call " + id + " (neither a transfer context nor a call record)");
+      // Not an error of the page: say it where the agent looks, in every card.
+      C.showBanner("No such call: " + id + " (no transfer context and no call record). Check the link.");
+      const badge = document.getElementById("call-state");
+      badge.textContent = "no such call";
+      badge.setAttribute("data-state", "unknown");
+      const none = (what) => el("p", { class: "muted", "data-no-call": "", text: "No such call — " + what + "." });
+      C.replace("summary", el("dt", { text: "Call" }), el("dd", { "data-field": "no-such-call", text: "no such call" }));
+      C.replace("variables", none("no customer data"));
+      C.replace("transcript", none("no conversation"));
+      C.replace("steps", none("no steps"));
       return;
     }
     if (!ctx) C.showBanner("No transfer context for this call (it was not transferred, or the gateway has forgotten it); showing its record.");

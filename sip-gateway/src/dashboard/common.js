@@ -174,11 +174,42 @@ const C = (() => {
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
     return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(r).padStart(2, "0");
   }
-  function time(unixMs) {
-    if (missing(unixMs)) return DASH;
-    const d = new Date(unixMs);
-    const pad = (n) => String(n).padStart(2, "0");
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  // A time from the API (RFC 3339 string, or Unix ms from older gateways)
+  // as Unix ms; null when absent.
+  function when(v) {
+    if (missing(v) || v === "") return null;
+    const t = typeof v === "number" ? v : Date.parse(v);
+    return isFinite(t) ? t : null;
+  }
+  // The zone times are shown in: the dashboard's ([dashboard].timezone,
+  // told by /v1/kpis), else the browser's.
+  let zone = null;
+  function setZone(name) {
+    try {
+      new Intl.DateTimeFormat("en-GB", { timeZone: name });
+      zone = name;
+    } catch (_) {
+      zone = null; // an unknown zone: the browser's
+    }
+  }
+  function zoneLabel() {
+    return zone || Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+  }
+  // "YYYY-MM-DD HH:MM:SS" in the zone.
+  function time(v) {
+    const t = when(v);
+    if (t === null) return DASH;
+    const parts = {};
+    const fmt = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zoneLabel() === "local time" ? undefined : zoneLabel(), hourCycle: "h23",
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    });
+    for (const p of fmt.formatToParts(new Date(t))) parts[p.type] = p.value;
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute + ":" + parts.second;
+  }
+  // "YYYY-MM-DD" of a time in the zone.
+  function day(v) {
+    return time(v).slice(0, 10);
   }
   // The call detail of /v1/calls/{id}: `{call, steps, ...}`, or the call's
   // fields flattened next to the lists (the store's CallDetail).
@@ -203,7 +234,7 @@ const C = (() => {
     const rows = steps.map((s) => {
       const [who, what] = stepLine(s);
       return el("tr", { class: "step step-" + s.kind }, [
-        el("td", { class: "num", text: missing(startedAt) ? DASH : "+" + num((s.at - startedAt) / 1000, 1) + " s" }),
+        el("td", { class: "num", text: when(startedAt) === null ? DASH : "+" + num((when(s.at) - when(startedAt)) / 1000, 1) + " s" }),
         el("td", { text: who }),
         el("td", { text: what }),
         el("td", { class: "muted", text: s.node }),
@@ -217,6 +248,6 @@ const C = (() => {
 
   return {
     api, ApiError, recordError, showBanner, clearBanner, takeTokenFromFragment, token, setupLogin,
-    el, svg, replace, DASH, missing, num, pct, ms, signed, money, duration, time, callOf, stepLine, stepsTable,
+    el, svg, replace, DASH, missing, num, pct, ms, signed, money, duration, time, day, when, setZone, zoneLabel, callOf, stepLine, stepsTable,
   };
 })();

@@ -1,13 +1,14 @@
 // The operator dashboard: KPI tiles, per-day charts, per-flow and A/B
 // tables from GET /v1/kpis; live calls from /v1/calls/live (every 2 s);
-// recent calls from /v1/calls, each expandable via /v1/calls/{id}.
+// recent calls from /v1/calls, each expandable via /v1/calls/{id}. Days and
+// times are in the zone /v1/kpis reports ([dashboard].timezone), shown.
 "use strict";
 
 (() => {
   const { el, num, pct, ms, money, signed, DASH, missing } = C;
-  const DAY = 86400000;
+  const DAY = 86400000, HOUR = 3600000;
   const LIVE_EVERY = 2000, KPI_EVERY = 15000;
-  const state = { live: null, kpis: null, recentKey: "", openCalls: new Set(), unauthorized: false };
+  const state = { live: null, kpis: null, recentKey: "", openCalls: new Set(), unauthorized: false, zone: null };
 
   // [from, to) of the selected range: the last N days up to a minute from now.
   function range() {
@@ -49,13 +50,19 @@
   }
 
   // --- charts over time ---
-  function utcDay(ms) {
-    return new Date(ms).toISOString().slice(0, 10);
+  // The calendar days (in the dashboard's zone) that [from, to) touches;
+  // hourly steps, so days of 23 or 25 hours come out right.
+  function daysOf(r) {
+    const keys = [];
+    for (let t = r.from; t < r.to + HOUR; t += HOUR) {
+      const d = C.day(Math.min(t, r.to - 1));
+      if (keys[keys.length - 1] !== d) keys.push(d);
+    }
+    return keys;
   }
   function renderCharts(report, r) {
     const byDay = new Map(report.groups.map((g) => [g.key, g]));
-    const keys = [];
-    for (let t = Date.parse(utcDay(r.from) + "T00:00:00Z"); t < r.to; t += DAY) keys.push(utcDay(t));
+    const keys = daysOf(r);
     const col = (f) => keys.map((d) => (byDay.has(d) ? f(byDay.get(d)) : null));
     const p = (v) => (missing(v) ? DASH : C.num(v, 0) + " %");
     const currencies = [...new Set(report.groups.flatMap((g) => Object.keys(g.revenue_per_conversation || {})))];
@@ -145,12 +152,22 @@
     const q = (g) => "/v1/kpis?from=" + Math.floor(r.from) + "&to=" + Math.floor(r.to) + "&group_by=" + g;
     try {
       const [days, flows, variants] = await Promise.all([C.api(q("day")), C.api(q("flow")), C.api(q("variant"))]);
+      if (days.timezone && days.timezone !== state.zone) {
+        state.zone = days.timezone;
+        state.recentKey = ""; // redraw the recent calls' times in the zone
+        C.setZone(days.timezone);
+      }
+      for (const id of ["zone", "days-zone"]) {
+        const z = document.getElementById(id);
+        z.textContent = C.zoneLabel();
+        z.setAttribute("data-zone", C.zoneLabel());
+      }
       renderTiles(days.total, r.days);
       renderCharts(days, r);
       renderFlows(flows);
       renderVariants(variants);
       state.unauthorized = false;
-      C.replace("updated", "updated " + new Date().toLocaleTimeString("en-GB"));
+      C.replace("updated", "updated " + C.time(Date.now()).slice(11));
     } catch (e) {
       if (e.status === 401) state.unauthorized = true;
       else if (!(e instanceof C.ApiError)) throw e;
@@ -164,10 +181,11 @@
     count.setAttribute("data-live-count", String(calls.length));
     if (!calls.length) return C.replace("live", el("p", { class: "muted", text: "No calls right now." }));
     const now = Date.now();
-    const rows = calls.map((c) => el("tr", { "data-call-id": c.call_id }, [
-      el("td", {}, el("a", { href: "/agent/calls/" + encodeURIComponent(c.call_id), text: c.call_id })),
+    // `id`/`started_at` (RFC 3339); `call_id`/`started_unix_ms` from older gateways.
+    const rows = calls.map((c) => el("tr", { "data-call-id": c.id || c.call_id }, [
+      el("td", {}, el("a", { href: "/agent/calls/" + encodeURIComponent(c.id || c.call_id), text: c.id || c.call_id })),
       td(c.caller), td(c.called), td((c.flow || "").split("/").pop(), null, c.flow), td(c.state), td(c.node || DASH),
-      td(C.duration(now - c.started_unix_ms), "num"), td(ms(c.first_response_ms), "num"),
+      td(C.duration(now - C.when(missing(c.started_at) ? c.started_unix_ms : c.started_at)), "num"), td(ms(c.first_response_ms), "num"),
     ]));
     C.replace("live", table(["Call", "Caller", "Called", "Flow", "State", "Node", "Duration", "First response"], rows));
   }
@@ -219,8 +237,8 @@
           el("span", { class: "who", text: c.caller + " → " + c.called }),
           el("span", { class: "flow", title: c.flow, text: (c.flow || "").split("/").pop() }),
           outcomeBadge(c),
-          el("span", { class: "num", title: "duration", text: c.ended_at ? C.duration(c.ended_at - c.started_at) : DASH }),
-          el("span", { class: "num", title: "first response", text: missing(c.first_prompt_at) ? DASH : ms(c.first_prompt_at - c.started_at) }),
+          el("span", { class: "num", title: "duration", text: c.ended_at ? C.duration(C.when(c.ended_at) - C.when(c.started_at)) : DASH }),
+          el("span", { class: "num", title: "first response", text: missing(c.first_prompt_at) ? DASH : ms(C.when(c.first_prompt_at) - C.when(c.started_at)) }),
         ]),
         el("div", { class: "detail" }, el("p", { class: "muted", text: "Loading…" })),
       ]);
@@ -233,7 +251,10 @@
       if (state.openCalls.has(c.id)) box.open = true;
       return box;
     });
-    C.replace("recent", ...items);
+    const head = el("div", { class: "call-head", role: "row" }, [
+      "Started (" + C.zoneLabel() + ")", "Caller → called", "Flow", "Outcome", "Duration", "First response",
+    ].map((h) => el("span", { role: "columnheader", text: h })));
+    C.replace("recent", head, ...items);
   }
   async function loadRecent() {
     try {
@@ -257,7 +278,7 @@
       await loadKpis();
       if (!state.unauthorized) await loadRecent();
     } else {
-      C.showBanner("Enter the admin API token to see the dashboard.");
+      C.showBanner("Enter an API token (read or admin) to see the dashboard.");
     }
     kpiTimer = setTimeout(refresh, KPI_EVERY);
   }

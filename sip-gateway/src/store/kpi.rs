@@ -86,7 +86,9 @@ pub struct KpiQuery {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KpiReport {
+    #[serde(serialize_with = "super::json_time::serialize")]
     pub from: i64,
+    #[serde(serialize_with = "super::json_time::serialize")]
     pub to: i64,
     pub group_by: Option<GroupBy>,
     /// The time zone of the days of `group_by = day` (IANA name).

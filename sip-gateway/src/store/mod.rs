@@ -22,6 +22,7 @@
 //! actor that group-commits; the `Store` methods are for start-up, the
 //! admin API, the outbox dispatcher and tests.
 
+pub mod json_time;
 mod kpi;
 mod outbox;
 mod read;

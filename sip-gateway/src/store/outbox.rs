@@ -50,6 +50,8 @@ pub enum OutboxRetry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DncEntry {
     pub number: String,
+    /// RFC 3339 in JSON.
+    #[serde(with = "super::json_time")]
     pub added_at: i64,
     pub reason: String,
 }

@@ -2,7 +2,8 @@
 //! write (`NewCall`, `Step`, …, wrapped in [`Record`] for the writer) and
 //! what the admin API reads back (`CallRecord`, `EventRecord`). Closed sets
 //! of words (direction, outcome, …) are enums stored as their snake_case
-//! text; an unknown word read back is [`StoreError::Corrupt`].
+//! text; an unknown word read back is [`StoreError::Corrupt`]. Times are
+//! Unix milliseconds here and RFC 3339 strings in JSON ([`super::json_time`]).
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -61,6 +62,7 @@ pub struct NewCall {
     pub flow: String,
     pub flow_version: String,
     pub direction: Direction,
+    #[serde(with = "super::json_time")]
     pub started_at: i64,
     pub ab_variant: Option<String>,
 }
@@ -68,6 +70,7 @@ pub struct NewCall {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallEnd {
     pub call_id: String,
+    #[serde(with = "super::json_time")]
     pub at: i64,
     pub outcome: Outcome,
     pub hangup_side: HangupSide,
@@ -79,6 +82,7 @@ pub struct CallEnd {
 pub struct Step {
     pub call_id: String,
     pub seq: i64,
+    #[serde(with = "super::json_time")]
     pub at: i64,
     pub kind: StepKind,
     pub node: String,
@@ -95,6 +99,7 @@ pub struct Transfer {
     pub target: String,
     pub mode: TransferMode,
     pub result_code: Option<i64>,
+    #[serde(with = "super::json_time")]
     pub tried_at: i64,
     pub answered_ms: Option<i64>,
     pub ok: bool,
@@ -106,6 +111,7 @@ pub struct Consent {
     pub caller: String,
     pub purpose: String,
     pub granted: bool,
+    #[serde(with = "super::json_time")]
     pub at: i64,
 }
 
@@ -115,6 +121,7 @@ pub struct SurveyAnswer {
     pub call_id: String,
     pub kind: SurveyKind,
     pub score: i64,
+    #[serde(with = "super::json_time")]
     pub at: i64,
 }
 
@@ -128,6 +135,7 @@ pub struct BusinessEvent {
     pub value: Option<f64>,
     pub currency: Option<String>,
     pub payload: serde_json::Value,
+    #[serde(with = "super::json_time")]
     pub at: i64,
     pub idempotency_key: String,
 }
@@ -174,9 +182,13 @@ pub struct CallRecord {
     pub flow: String,
     pub flow_version: String,
     pub direction: Direction,
+    #[serde(with = "super::json_time")]
     pub started_at: i64,
+    #[serde(with = "super::json_time::opt", default)]
     pub answered_at: Option<i64>,
+    #[serde(with = "super::json_time::opt", default)]
     pub first_prompt_at: Option<i64>,
+    #[serde(with = "super::json_time::opt", default)]
     pub ended_at: Option<i64>,
     pub outcome: Option<Outcome>,
     pub hangup_side: Option<HangupSide>,
