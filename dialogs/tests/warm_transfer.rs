@@ -21,6 +21,7 @@ nodes:
       timeout: 7s
       hold: "Please hold."
       release: refer
+      apology: ""
     on: { no_answer: later, failed: sorry }
   later:
     say: "Nobody answered."

@@ -205,14 +205,12 @@ impl FlowRunner {
             }
             FlowEvent::TransferFailed { reason: _ } => {
                 if self.phase == Phase::Transferring {
-                    self.transfer_failed(now);
+                    self.transfer_failed(None, now);
                 }
             }
             FlowEvent::TransferNotTaken { failure, reason: _ } => {
                 if self.phase == Phase::Transferring {
-                    let mapped =
-                        self.current().is_some_and(|(id, flow)| flow.nodes.get(&id).is_some_and(|n| n.on.contains_key(failure.event())));
-                    self.fire(if mapped { failure.event() } else { "failed" }, now);
+                    self.transfer_failed(Some(failure.event()), now);
                 }
             }
             FlowEvent::WebhookResult { status, body } => self.webhook_result(status, &body, now),
@@ -442,7 +440,7 @@ impl FlowRunner {
         let to = self.render(&t.to).trim().to_owned();
         if to.is_empty() {
             // Nowhere to send the caller (e.g. no agent URI configured).
-            self.transfer_failed(now);
+            self.transfer_failed(None, now);
             return;
         }
         self.phase = Phase::Transferring;
@@ -464,7 +462,10 @@ impl FlowRunner {
 
     /// A transfer attempt failed: the apology, then `failed`, or
     /// `exhausted` (when mapped) once the node's attempts are used up.
-    fn transfer_failed(&mut self, now: Instant) {
+    /// A failed attempt: the apology, then `exhausted` once the attempts are
+    /// used up (when mapped), else `specific` (a warm transfer's
+    /// `no_answer`, `busy`, `declined`) when the node maps it, else `failed`.
+    fn transfer_failed(&mut self, specific: Option<&'static str>, now: Instant) {
         let Some((id, flow)) = self.current() else {
             self.hang_up();
             return;
@@ -478,7 +479,11 @@ impl FlowRunner {
             return;
         };
         let attempts = self.transfer_attempts.get(&id).copied().unwrap_or(0);
-        let event = if attempts >= t.max_attempts && node.on.contains_key("exhausted") { "exhausted" } else { "failed" };
+        let event = match specific {
+            _ if attempts >= t.max_attempts && node.on.contains_key("exhausted") => "exhausted",
+            Some(event) if node.on.contains_key(event) => event,
+            _ => "failed",
+        };
         let apology = match &t.apology {
             Some(text) => self.text(text),
             None => steps::transfer_apology(&self.language).to_owned(),

@@ -25,7 +25,7 @@ nodes:
       agent: { dtmf: "0" }
     on: { agent: to_agent, no_input: welcome, no_match: welcome, exhausted: bye }
   to_agent:
-    transfer: { to: "sip:agent@127.0.0.1:5070", mode: warm, context: [caller, intent], whisper: "Caller {{caller}} wants a person.", timeout: 10s, ACCEPT }
+    transfer: { to: "sip:agent@127.0.0.1:5070", mode: warm, context: [caller, intent], whisper: "Caller {{caller}} wants a person.", timeout: 10s, ACCEPT, apology: "" }
     on: { failed: welcome, no_answer: later, busy: later, declined: welcome }
   later:
     say: "All agents are busy."
