@@ -76,22 +76,24 @@ async fn fixture(s: &Store) {
     }
     // c6 is the abandoned call: two failed transfers, then the
     // caller hung up. Not contained, abandoned.
+    // Time to agent: the successful transfers' answered_ms (c4's is a
+    // failed attempt's and does not count).
     let transfers = [
-        ("c2", Some(200), true),
-        ("c4", Some(486), false),
-        ("c5", None, false),
-        ("c5", Some(202), true),
-        ("c6", Some(503), false),
-        ("c6", Some(480), false),
+        ("c2", Some(200), true, Some(1200)),
+        ("c4", Some(486), false, Some(999)),
+        ("c5", None, false, None),
+        ("c5", Some(202), true, Some(3000)),
+        ("c6", Some(503), false, None),
+        ("c6", Some(480), false, None),
     ];
-    for (id, code, ok) in transfers {
+    for (id, code, ok, answered_ms) in transfers {
         let t = Transfer {
             call_id: id.into(),
             target: "sip:agents@127.0.0.1:5070".into(),
             mode: TransferMode::Blind,
             result_code: code,
             tried_at: T0,
-            answered_ms: None,
+            answered_ms,
             ok,
         };
         s.add_transfer(t).await.unwrap();
@@ -157,6 +159,9 @@ fn total() -> Kpis {
         transfers_tried: 6,
         transfers_ok: 2,
         effective_handoff_pct: Some(100.0 / 3.0),
+        time_to_agent_samples: 2,
+        time_to_agent_avg_ms: Some(2100.0),
+        time_to_agent_p50_ms: Some(1200),
         fcr_calls: 8,
         fcr_resolved: 5,
         fcr_pct: Some(62.5),
@@ -188,6 +193,9 @@ fn by_flow() -> Vec<KpiGroup> {
         transfers_tried: 5,
         transfers_ok: 2,
         effective_handoff_pct: Some(40.0),
+        time_to_agent_samples: 2,
+        time_to_agent_avg_ms: Some(2100.0),
+        time_to_agent_p50_ms: Some(1200),
         fcr_calls: 5,
         fcr_resolved: 3,
         fcr_pct: Some(60.0),
@@ -212,6 +220,9 @@ fn by_flow() -> Vec<KpiGroup> {
         transfers_tried: 1,
         transfers_ok: 0,
         effective_handoff_pct: Some(0.0),
+        time_to_agent_samples: 0,
+        time_to_agent_avg_ms: None,
+        time_to_agent_p50_ms: None,
         fcr_calls: 3,
         fcr_resolved: 2,
         fcr_pct: Some(200.0 / 3.0),
@@ -240,6 +251,9 @@ fn by_day() -> Vec<KpiGroup> {
         transfers_tried: 1,
         transfers_ok: 1,
         effective_handoff_pct: Some(100.0),
+        time_to_agent_samples: 1,
+        time_to_agent_avg_ms: Some(1200.0),
+        time_to_agent_p50_ms: Some(1200),
         fcr_calls: 3,
         fcr_resolved: 1,
         fcr_pct: Some(100.0 / 3.0),
@@ -264,6 +278,9 @@ fn by_day() -> Vec<KpiGroup> {
         transfers_tried: 5,
         transfers_ok: 1,
         effective_handoff_pct: Some(20.0),
+        time_to_agent_samples: 1,
+        time_to_agent_avg_ms: Some(3000.0),
+        time_to_agent_p50_ms: Some(3000),
         fcr_calls: 5,
         fcr_resolved: 4,
         fcr_pct: Some(80.0),

@@ -191,6 +191,13 @@ fn accepted_warm_transfer_bridges_caller_and_agent_until_the_agent_hangs_up() {
     let t = &detail["transfers"][0];
     assert_eq!((t["mode"].as_str(), t["ok"].as_bool()), (Some("warm"), Some(true)), "{detail}");
     assert!(t["answered_ms"].as_i64().is_some_and(|ms| ms > 0), "time to agent recorded: {t}");
+    // The agent's screen-pop reads how the call came and what they heard.
+    let (_, context) = gw.api_get(&format!("/v1/calls/{}/context", urlencode(id)), Some(&gw.token));
+    assert_eq!(context["transfer"]["mode"], "warm", "{context}");
+    assert_eq!(context["transfer"]["whisper"], "Call from 5551234 who wants a person. Press 1 to accept.", "{context}");
+    let (_, kpis) = gw.api_get("/v1/kpis", Some(&gw.token));
+    assert_eq!(kpis["total"]["time_to_agent_samples"], 1, "{kpis}");
+    assert_eq!(kpis["total"]["effective_handoff_pct"], 100.0, "a bridged warm transfer is an effective handoff: {kpis}");
 }
 
 #[test]

@@ -54,6 +54,8 @@
     const variants = Object.entries((ctx && ctx.variants) || {});
     const c = call ? C.callOf(call) : {};
     C.replace("summary", ...facts([
+      ["Transfer", ctx && ctx.transfer ? (ctx.transfer.mode === "warm" ? "warm (you heard a whisper)" : "blind (REFER)") : null, "transfer_mode"],
+      ["Whisper", ctx && ctx.transfer && ctx.transfer.whisper ? ctx.transfer.whisper : null, "whisper"],
       ["Caller", (ctx && ctx.caller) || c.caller, "caller"],
       ["Called", (ctx && ctx.called) || c.called, "called"],
       ["Wants", last ? last.intent + " (" + how(last.input) + " at " + last.node + ")" : null, "intent"],

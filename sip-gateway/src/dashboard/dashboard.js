@@ -36,6 +36,10 @@
     tile("containment", pct(k.containment_pct), k.containment_pct, of(k.contained, k.calls, "calls"));
     tile("abandon", pct(k.abandon_rate_pct), k.abandon_rate_pct, of(k.abandoned, k.calls, "calls"));
     tile("handoff", pct(k.effective_handoff_pct), k.effective_handoff_pct, of(k.transfers_ok, k.transfers_tried, "transfers"));
+    tile("time_to_agent", ms(k.time_to_agent_avg_ms), k.time_to_agent_avg_ms, [
+      "p50 ", el("span", { "data-kpi-part": "p50", "data-value": missing(k.time_to_agent_p50_ms) ? "" : k.time_to_agent_p50_ms, text: ms(k.time_to_agent_p50_ms) }),
+      " · " + num(k.time_to_agent_samples) + " transfers",
+    ]);
     tile("fcr", pct(k.fcr_pct), k.fcr_pct, of(k.fcr_resolved, k.fcr_calls, "calls judged"));
     tile("csat", missing(k.csat_avg) ? DASH : num(k.csat_avg, 2) + " / 5", k.csat_avg, num(k.csat_answers) + " answers");
     tile("nps", missing(k.nps) ? DASH : signed(k.nps, 0), k.nps, num(k.nps_answers) + " answers");

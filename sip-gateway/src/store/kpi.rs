@@ -17,8 +17,12 @@
 //!   `interrupted`, `no_answer` and `busy` are not contained either.
 //! - abandon rate: calls that ended with outcome `abandoned` (the caller
 //!   hung up while in the flow, whatever transfers were tried) / calls.
-//! - effective handoff %: transfers with `ok` (NOTIFY 2xx) / transfers tried,
-//!   over the transfers of those calls.
+//! - effective handoff %: transfers with `ok` (NOTIFY 2xx; for a warm
+//!   transfer or a bridged fallback: the agent accepted and the legs were
+//!   bridged) / transfers tried, over the transfers of those calls.
+//! - time to agent: `answered_ms` of the successful transfers (the transfer
+//!   tried → NOTIFY 2xx, or → bridged for a warm one); mean and p50 by
+//!   nearest rank.
 //! - first-contact resolution: inbound calls with no other inbound call from
 //!   the same caller (callers compared in E.164, normalised with the
 //!   query's `[numbers]` settings, so `0351…`, `+54351…` and `54 351…` are
@@ -119,6 +123,9 @@ pub struct Kpis {
     pub transfers_tried: u64,
     pub transfers_ok: u64,
     pub effective_handoff_pct: Option<f64>,
+    pub time_to_agent_samples: u64,
+    pub time_to_agent_avg_ms: Option<f64>,
+    pub time_to_agent_p50_ms: Option<i64>,
     pub fcr_calls: u64,
     pub fcr_resolved: u64,
     pub fcr_pct: Option<f64>,
@@ -140,6 +147,7 @@ struct Acc {
     abandoned: u64,
     transfers_tried: u64,
     transfers_ok: u64,
+    to_agent: Vec<i64>,
     fcr_calls: u64,
     fcr_resolved: u64,
     csat_sum: i64,
@@ -181,12 +189,14 @@ impl Store {
         let mut accs = Accs { total: Acc::default(), groups: BTreeMap::new(), call_groups: HashMap::new() };
         self.scan_calls(q, &mut variants, &mut accs).await?;
 
-        let sql = in_range("SELECT t.call_id, t.ok FROM transfers t", "t.call_id");
+        let sql = in_range("SELECT t.call_id, t.ok, t.answered_ms FROM transfers t", "t.call_id");
         for r in sqlx::query(&sql).bind(q.from).bind(q.to).fetch_all(self.pool()).await? {
             let ok = r.try_get::<i64, _>("ok")? != 0;
+            let to_agent = r.try_get::<Option<i64>, _>("answered_ms")?.filter(|_| ok);
             accs.each(&r.try_get::<String, _>("call_id")?, |a| {
                 a.transfers_tried += 1;
                 a.transfers_ok += u64::from(ok);
+                a.to_agent.extend(to_agent);
             });
         }
         let sql = in_range("SELECT s.call_id, s.kind, s.score FROM survey_answers s", "s.call_id");
@@ -342,6 +352,15 @@ fn anonymous(caller: &str) -> bool {
     c.is_empty() || ["anonymous", "unknown", "restricted", "private"].contains(&c.as_str())
 }
 
+/// Count, mean and p50 (nearest rank; for an even count the lower middle)
+/// of `xs`, which it sorts.
+fn mean_and_p50(xs: &mut [i64]) -> (u64, Option<f64>, Option<i64>) {
+    xs.sort_unstable();
+    let n = xs.len();
+    let sum: i64 = xs.iter().sum();
+    (n as u64, (n > 0).then(|| sum as f64 / n as f64), (n > 0).then(|| xs[n.div_ceil(2) - 1]))
+}
+
 /// `num / den` in percent, one rounding; `None` when `den` is 0.
 fn pct(num: i64, den: u64) -> Option<f64> {
     (den > 0).then(|| (num * 100) as f64 / den as f64)
@@ -349,15 +368,17 @@ fn pct(num: i64, den: u64) -> Option<f64> {
 
 impl Acc {
     fn finish(mut self) -> Kpis {
-        let samples = self.first_response.len() as u64;
-        self.first_response.sort_unstable();
-        let sum: i64 = self.first_response.iter().sum();
+        let (samples, first_response_avg_ms, first_response_p50_ms) = mean_and_p50(&mut self.first_response);
+        let (to_agent_samples, time_to_agent_avg_ms, time_to_agent_p50_ms) = mean_and_p50(&mut self.to_agent);
         let per_call = |v: &f64| v / self.calls as f64;
         Kpis {
             calls: self.calls,
             first_response_samples: samples,
-            first_response_avg_ms: (samples > 0).then(|| sum as f64 / samples as f64),
-            first_response_p50_ms: (samples > 0).then(|| self.first_response[self.first_response.len().div_ceil(2) - 1]),
+            first_response_avg_ms,
+            first_response_p50_ms,
+            time_to_agent_samples: to_agent_samples,
+            time_to_agent_avg_ms,
+            time_to_agent_p50_ms,
             contained: self.contained,
             containment_pct: pct(self.contained as i64, self.calls),
             abandoned: self.abandoned,
