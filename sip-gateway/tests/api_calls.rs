@@ -129,6 +129,9 @@ async fn one_call_with_everything_recorded_or_404() {
         tried_at: T0 + 3 * 60_000 + 10,
         answered_ms: Some(900),
         ok: true,
+        outcome: None,
+        ring_ms: None,
+        bridge_ms: None,
     };
     s.add_transfer(transfer).await.unwrap();
     s.add_survey_answer(SurveyAnswer { call_id: "c03".into(), kind: SurveyKind::Csat, score: 5, at: T0 + 3 * 60_000 + 20 }).await.unwrap();

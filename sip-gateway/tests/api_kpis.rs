@@ -36,6 +36,9 @@ async fn fixture(api: &Api) {
             tried_at: at,
             answered_ms: None,
             ok,
+            outcome: None,
+            ring_ms: None,
+            bridge_ms: None,
         };
         s.add_transfer(t).await.unwrap();
     }

@@ -59,6 +59,9 @@ async fn responses_carry_exactly_the_documented_fields() {
         tried_at: 1_200,
         answered_ms: None,
         ok: false,
+        outcome: None,
+        ring_ms: None,
+        bridge_ms: None,
     };
     s.add_transfer(transfer).await.unwrap();
     s.add_consent(Consent { call_id: "c1".into(), caller: "+5493510000001".into(), purpose: "recording".into(), granted: true, at: 1_300 })

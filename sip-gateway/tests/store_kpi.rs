@@ -95,6 +95,9 @@ async fn fixture(s: &Store) {
             tried_at: T0,
             answered_ms,
             ok,
+            outcome: None,
+            ring_ms: None,
+            bridge_ms: None,
         };
         s.add_transfer(t).await.unwrap();
     }

@@ -57,6 +57,9 @@ async fn call_life(store: &Store) {
             tried_at: 2_000,
             answered_ms: None,
             ok: false,
+            outcome: None,
+            ring_ms: None,
+            bridge_ms: None,
         },
         Transfer {
             call_id: "c1".into(),
@@ -66,6 +69,9 @@ async fn call_life(store: &Store) {
             tried_at: 3_000,
             answered_ms: Some(4_200),
             ok: true,
+            outcome: None,
+            ring_ms: None,
+            bridge_ms: None,
         },
     ];
     for t in &transfers {

@@ -89,8 +89,15 @@ pub(crate) struct Transfer {
     result_code: Option<i64>,
     #[schema(format = DateTime, value_type = String)]
     tried_at: i64,
+    /// Tried → the agent has the call (time to agent), when it succeeded.
     answered_ms: Option<i64>,
     ok: bool,
+    /// `referred`, `bridged`, `no_answer`, `busy`, `declined` or `failed`.
+    outcome: Option<String>,
+    /// Warm: tried → the agent's phone answered.
+    ring_ms: Option<i64>,
+    /// Warm and bridged: how long the bridge lasted.
+    bridge_ms: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -187,6 +194,12 @@ pub(crate) struct Kpis {
     transfers_tried: u64,
     transfers_ok: u64,
     effective_handoff_pct: Option<f64>,
+    /// Successful transfers measured for time to agent.
+    time_to_agent_samples: u64,
+    /// Transfer tried → the agent has the call, ms: mean.
+    time_to_agent_avg_ms: Option<f64>,
+    /// … and p50 (nearest rank).
+    time_to_agent_p50_ms: Option<i64>,
     fcr_calls: u64,
     fcr_resolved: u64,
     fcr_pct: Option<f64>,

@@ -153,7 +153,7 @@ impl Store {
                 conn,
                 id,
                 "transfers",
-                "call_id, target, mode, result_code, tried_at, answered_ms, ok",
+                "call_id, target, mode, result_code, tried_at, answered_ms, ok, outcome, ring_ms, bridge_ms",
                 "tried_at, id",
                 transfer,
             )
@@ -212,6 +212,9 @@ fn transfer(r: &AnyRow) -> Result<Transfer> {
         tried_at: r.try_get("tried_at")?,
         answered_ms: r.try_get("answered_ms")?,
         ok: r.try_get::<i64, _>("ok")? != 0,
+        outcome: r.try_get("outcome")?,
+        ring_ms: r.try_get("ring_ms")?,
+        bridge_ms: r.try_get("bridge_ms")?,
     })
 }
 

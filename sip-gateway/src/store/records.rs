@@ -103,6 +103,16 @@ pub struct Transfer {
     pub tried_at: i64,
     pub answered_ms: Option<i64>,
     pub ok: bool,
+    /// `referred` (blind, NOTIFY 2xx), `bridged` (warm), `no_answer`,
+    /// `busy`, `declined`, `failed`; None in records from before it existed.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Warm: tried → the agent's phone answered.
+    #[serde(default)]
+    pub ring_ms: Option<i64>,
+    /// Warm and bridged: how long the bridge lasted (set when the call ends).
+    #[serde(default)]
+    pub bridge_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,16 +170,33 @@ pub struct AbAssignment {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Call(NewCall),
-    Answered { call_id: String, at: i64 },
-    FirstPrompt { call_id: String, at: i64 },
+    Answered {
+        call_id: String,
+        at: i64,
+    },
+    FirstPrompt {
+        call_id: String,
+        at: i64,
+    },
     Ended(CallEnd),
     Step(Step),
     Transfer(Transfer),
+    /// The bridge of the call's transfer tried at `tried_at` lasted `bridge_ms`.
+    BridgeEnded {
+        call_id: String,
+        tried_at: i64,
+        bridge_ms: i64,
+    },
     Consent(Consent),
     Survey(SurveyAnswer),
     Event(BusinessEvent),
     Ab(AbAssignment),
-    Enqueue { kind: String, payload: serde_json::Value, key: String, at: i64 },
+    Enqueue {
+        kind: String,
+        payload: serde_json::Value,
+        key: String,
+        at: i64,
+    },
 }
 
 /// A CDR as read back.

@@ -12,7 +12,10 @@ use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 /// (version, description, SQL), in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (2, "transfer outcomes", include_str!("migrations/0002_transfer_outcomes.sql")),
+];
 
 #[derive(Debug)]
 struct Embedded;

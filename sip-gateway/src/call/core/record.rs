@@ -27,6 +27,8 @@ pub(crate) struct CallRecorder {
     event_seq: u32,
     /// Transfer in flight: (target, mode, tried_at).
     transfer: Option<(String, TransferMode, i64)>,
+    /// A bridged warm transfer: (its tried_at, when the bridge started).
+    bridged: Option<(i64, i64)>,
     pending: VecDeque<Record>,
 }
 
@@ -39,6 +41,7 @@ impl CallRecorder {
             step_seq: 0,
             event_seq: 0,
             transfer: None,
+            bridged: None,
             pending: VecDeque::new(),
         }
     }
@@ -94,17 +97,39 @@ impl CallRecorder {
         self.transfer = Some((target.to_string(), mode, at));
     }
 
-    /// The transfer's result: `code` from the NOTIFY sipfrag or the REFER's
-    /// own final response; None on timeout. Once per attempt.
-    pub(crate) fn transfer_result(&mut self, code: Option<u16>, ok: bool, at: i64) {
+    /// The transfer's result: `code` from the NOTIFY sipfrag, the REFER's
+    /// or the agent leg's final response; None on timeout. `outcome` names
+    /// it (`referred`, `bridged`, `no_answer`, …); `ring_ms`, warm, is the
+    /// agent's ringing time. Once per attempt.
+    pub(crate) fn transfer_result(&mut self, code: Option<u16>, ok: bool, outcome: &str, ring_ms: Option<i64>, at: i64) {
         let Some((target, mode, tried_at)) = self.transfer.take() else { return };
         if !self.written {
             return;
         }
         let answered_ms = ok.then(|| at - tried_at);
-        let transfer =
-            Transfer { call_id: self.call_id.clone(), target, mode, result_code: code.map(i64::from), tried_at, answered_ms, ok };
+        if ok && mode == TransferMode::Warm {
+            self.bridged = Some((tried_at, at));
+        }
+        let transfer = Transfer {
+            call_id: self.call_id.clone(),
+            target,
+            mode,
+            result_code: code.map(i64::from),
+            tried_at,
+            answered_ms,
+            ok,
+            outcome: Some(outcome.to_string()),
+            ring_ms,
+            bridge_ms: None,
+        };
         self.put(Record::Transfer(transfer));
+    }
+
+    /// The call ends: a bridge's duration goes on its transfer's row.
+    fn bridge_ended(&mut self, at: i64) {
+        if let Some((tried_at, bridged_at)) = self.bridged.take() {
+            self.put(Record::BridgeEnded { call_id: self.call_id.clone(), tried_at, bridge_ms: at - bridged_at });
+        }
     }
 
     pub(crate) fn consent(&mut self, purpose: &str, granted: bool, at: i64) {
@@ -157,6 +182,7 @@ impl CallRecorder {
         if !self.written {
             return None;
         }
+        self.bridge_ended(at);
         let (stored, side) = stored_outcome(outcome);
         let hangup_cause = Some(cause.map_or_else(|| outcome.label().to_string(), str::to_string));
         Some(CallEnd { call_id: self.call_id.clone(), at, outcome: stored, hangup_side: side, hangup_cause })

@@ -183,7 +183,7 @@ impl CallCore {
             TransferUpdate::Pending => tracing::debug!("transfer progress"),
             TransferUpdate::Succeeded { code } => {
                 tracing::info!(code, "transfer succeeded");
-                self.recorder.transfer_result(Some(code), true, at);
+                self.recorder.transfer_result(Some(code), true, "referred", None, at);
                 self.transfer = None;
                 metrics().count_transfer("succeeded");
                 self.flow_event(FlowEvent::TransferAccepted, now);
@@ -191,7 +191,7 @@ impl CallCore {
             }
             TransferUpdate::Failed { code, reason } => {
                 tracing::warn!(%reason, "transfer failed");
-                self.recorder.transfer_result(code, false, at);
+                self.recorder.transfer_result(code, false, "failed", None, at);
                 metrics().count_transfer("failed");
                 self.transfer = None;
                 if let Some((to, context, options)) = self.fallback.take() {

@@ -71,6 +71,8 @@ pub(crate) struct AgentLeg {
     options: TransferOptions,
     context: CallContext,
     tried_at: Instant,
+    /// When the agent's phone answered.
+    answered_at: Option<Instant>,
     whisper_id: Option<u64>,
     /// The caller's hold prompt while it plays.
     pub(super) hold_id: Option<u64>,
@@ -92,6 +94,11 @@ pub(super) fn context_json(context: &CallContext, mode: &str, whisper: Option<&s
 }
 
 impl AgentLeg {
+    /// The agent's ringing time, once answered (ms).
+    fn ring_ms(&self) -> Option<i64> {
+        self.answered_at.map(|t| t.saturating_duration_since(self.tried_at).as_millis() as i64)
+    }
+
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.deadline
     }
@@ -141,6 +148,7 @@ impl CallCore {
             options,
             context,
             tried_at: now,
+            answered_at: None,
             whisper_id: None,
             hold_id: None,
             media_up: false,
@@ -266,6 +274,7 @@ impl CallCore {
             Err(e) => return self.warm_failed(Some(488), format!("unusable SDP from the agent: {e}"), now),
         };
         a.negotiated = Some(n.clone());
+        a.answered_at = Some(now);
         a.state = AgentState::Whispering;
         a.deadline = None;
         a.media_up = true;
@@ -381,7 +390,8 @@ impl CallCore {
             self.media(MediaCommand::Stop);
         }
         self.out(Output::Bridge);
-        self.recorder.transfer_result(Some(200), true, self.clock.unix_ms(now));
+        let ring_ms = self.agent.as_ref().and_then(AgentLeg::ring_ms);
+        self.recorder.transfer_result(Some(200), true, "bridged", ring_ms, self.clock.unix_ms(now));
         metrics().count_transfer("succeeded");
         self.flow_event(FlowEvent::TransferAccepted, now);
         self.publish();
@@ -395,7 +405,7 @@ impl CallCore {
             TransferFailure::NoAnswer => Some(480),
         };
         self.end_agent_leg();
-        self.transfer_lost(code, reason.clone(), now);
+        self.transfer_lost(code, failure.event(), reason.clone(), now);
         self.flow_event(FlowEvent::TransferNotTaken { failure, reason }, now);
         self.publish();
     }
@@ -403,14 +413,15 @@ impl CallCore {
     /// The warm transfer failed for another reason: `failed`.
     fn warm_failed(&mut self, code: Option<u16>, reason: String, now: Instant) {
         self.end_agent_leg();
-        self.transfer_lost(code, reason.clone(), now);
+        self.transfer_lost(code, "failed", reason.clone(), now);
         self.flow_event(FlowEvent::TransferFailed { reason }, now);
         self.publish();
     }
 
-    fn transfer_lost(&mut self, code: Option<u16>, reason: String, now: Instant) {
+    fn transfer_lost(&mut self, code: Option<u16>, outcome: &str, reason: String, now: Instant) {
         tracing::warn!(%reason, "warm transfer failed");
-        self.recorder.transfer_result(code, false, self.clock.unix_ms(now));
+        let ring_ms = self.agent.as_ref().and_then(AgentLeg::ring_ms);
+        self.recorder.transfer_result(code, false, outcome, ring_ms, self.clock.unix_ms(now));
         metrics().count_transfer("failed");
         // The hold prompt stops; the flow's next prompt replaces it anyway.
         if self.agent.take().and_then(|a| a.hold_id).is_some() {

@@ -131,9 +131,13 @@ fn the_agents_key_during_the_whisper_bridges_then_their_bye_ends_both_legs() {
     assert!(d.log.iter().any(|o| matches!(o, Output::Bridge)));
     assert!(d.log.iter().any(|o| matches!(o, Output::Publish(i) if i.state == "bridged")));
     let t = transfer_record(&d);
-    assert!(t.ok && t.mode == crate::store::TransferMode::Warm && t.answered_ms.is_some(), "{t:?}");
+    assert!(t.ok && t.mode == crate::store::TransferMode::Warm && t.answered_ms == Some(400), "time to agent: {t:?}");
+    assert_eq!((t.outcome.as_deref(), t.ring_ms), (Some("bridged"), Some(0)), "answered at once, accepted 400 ms later");
     assert!(!has_ended(&d.log));
+    d.run_for(Duration::from_secs(5));
     from_agent(&mut d, &invite, "BYE", 2, "", "");
+    let bridge = d.records().into_iter().find_map(|r| if let Record::BridgeEnded { bridge_ms, .. } = r { Some(*bridge_ms) } else { None });
+    assert_eq!(bridge, Some(5000), "the bridge's duration goes on the transfer's row at the end");
     assert_eq!(d.sent(Method::Bye).len(), 1, "the caller's leg gets our BYE");
     assert_eq!(ending(&d), (Outcome::Transferred, false));
     assert!(d.log.iter().any(|o| matches!(o, Output::LegEnded { call_id } if *call_id == agent_call_id(&invite))));
@@ -187,7 +191,7 @@ fn ring_timeout_cancels_and_plays_no_answer() {
     assert_eq!(d.prompts().last().map(String::as_str), Some("All agents are busy."));
     assert!(d.log.iter().any(|o| matches!(o, Output::LegEnded { .. })));
     let t = transfer_record(&d);
-    assert_eq!((t.ok, t.result_code), (false, Some(480)));
+    assert_eq!((t.ok, t.result_code, t.outcome.as_deref(), t.ring_ms), (false, Some(480), Some("no_answer"), None));
 }
 
 #[test]
