@@ -3,7 +3,8 @@
 //! address is named, and a started gateway logs a summary of what it
 //! loaded.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 use centralita_e2e::{gateway_binary, repo_root, Gateway, Scratch};
 
@@ -17,8 +18,24 @@ fn refused(tag: &str, toml: &str) -> String {
         format!("{toml}\n[flows]\ndefault = \"{}\"\n[store]\nurl = \"sqlite://{}\"\n", flow.display(), dir.0.join("c.db").display()),
     )
     .expect("write config");
-    let out = Command::new(gateway_binary()).args(["run", "--config"]).arg(&cfg).output().expect("run");
-    assert!(!out.status.success(), "must not start: {}", String::from_utf8_lossy(&out.stdout));
+    let mut child = Command::new(gateway_binary())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    // A gateway that starts prints its `listening` line; one that refuses
+    // closes stdout by exiting.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("read stdout");
+    if !first.is_empty() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the gateway started but must not: {first}");
+    }
+    let out = child.wait_with_output().expect("exit");
+    assert!(!out.status.success());
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
