@@ -227,3 +227,48 @@ fn the_readme_lists_every_config_table_and_key() {
     }
     assert!(missing.is_empty(), "README.md's configuration reference has no row for: {}", missing.join(", "));
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces
+/// as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn links_in_the_docs_lead_somewhere() {
+    let mut broken = Vec::new();
+    let anchors_of =
+        |text: &str| -> Vec<String> { text.lines().filter_map(|l| l.strip_prefix('#')).map(|h| slug(h.trim_start_matches('#'))).collect() };
+    for doc in ["docs/flow-authors-guide.md", "docs/README.md", "prompts/assets/README.md", "README.md", "dialogs/FLOWS.md"] {
+        let path = repo_root().join(doc);
+        let text = std::fs::read_to_string(&path).expect("read doc");
+        let anchors = anchors_of(&text);
+        for (i, line) in text.lines().enumerate() {
+            for target in line.split("](").skip(1).filter_map(|rest| rest.split(')').next()) {
+                if target.starts_with("http") {
+                    continue;
+                }
+                let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+                let target_path = path.parent().expect("doc dir").join(file);
+                let ok = match (file.is_empty(), anchor.is_empty()) {
+                    (true, _) => anchors.iter().any(|a| a == anchor),
+                    (false, true) => target_path.exists(),
+                    (false, false) => std::fs::read_to_string(&target_path).is_ok_and(|t| anchors_of(&t).iter().any(|a| a == anchor)),
+                };
+                if !ok {
+                    broken.push(format!("{doc}:{}: {target}", i + 1));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to nothing:\n{}", broken.join("\n"));
+}
