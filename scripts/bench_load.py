@@ -202,9 +202,11 @@ def analyse(pcap):
             out_streams.setdefault(sport, []).append((t, seq, marker))
         elif RTP_LO <= dport <= RTP_HI and pt == 101 and dport not in dtmf_at:
             dtmf_at[dport] = t
-    deltas, lost, late, total, latencies = [], 0, 0, 0, []
+    deltas, lost, late, total, latencies, expected = [], 0, 0, 0, [], 0
     for port, pkts in out_streams.items():
         total += len(pkts)
+        # What 20 ms pacing sends between this stream's first and last captured packet.
+        expected += round((pkts[-1][0] - pkts[0][0]) / 0.020) + 1
         for (t0, s0, _), (t1, s1, _) in zip(pkts, pkts[1:]):
             gap = (s1 - s0) & 0xFFFF
             if gap == 1:
@@ -222,7 +224,7 @@ def analyse(pcap):
         return round(statistics.quantiles(xs, n=100)[q - 1], 3) if len(xs) >= 100 else (round(max(xs), 3) if xs else None)
 
     return {
-        "streams": len(out_streams), "packets": total, "lost": lost, "late_over_40ms": late,
+        "streams": len(out_streams), "packets": total, "expected_packets": expected, "lost": lost, "late_over_40ms": late,
         "jitter_p50_ms": pct(deltas, 50), "jitter_p99_ms": pct(deltas, 99),
         "dtmf_to_prompt_p50_ms": pct(latencies, 50), "dtmf_to_prompt_p99_ms": pct(latencies, 99),
         "dtmf_samples": len(latencies),

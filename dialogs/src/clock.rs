@@ -25,10 +25,15 @@ pub enum ClockError {
     },
 }
 
-/// Parses an RFC 3339 timestamp (`2026-11-24T13:00:00-03:00`).
+/// Parses an RFC 3339 timestamp (`2026-11-24T13:00:00-03:00`): any
+/// offset, `T` or a space, upper or lower case, fractions of a second.
 pub fn parse_timestamp(text: &str) -> Result<SystemTime, ClockError> {
-    let ts: Timestamp =
-        text.trim().parse().map_err(|e: jiff::Error| ClockError::Timestamp { text: text.to_owned(), reason: e.to_string() })?;
+    // RFC 3339 §5.6 allows `t`/`z` in lower case; jiff wants capitals.
+    let ts: Timestamp = text
+        .trim()
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|e: jiff::Error| ClockError::Timestamp { text: text.to_owned(), reason: e.to_string() })?;
     Ok(SystemTime::from(ts))
 }
 

@@ -56,4 +56,4 @@ pub use runner::{Action, FlowEvent, FlowRunner, TransferFailure, TransferOptions
 pub use sayas::speakable;
 pub use schema::{flow_schema, FLOW_SCHEMA_ID};
 pub use simulate::{SimOptions, Simulator};
-pub use validate::{validate, validate_with, ValidateOptions};
+pub use validate::{speech_languages, validate, validate_with, RecogniserLanguages, ValidateOptions};

@@ -6,7 +6,7 @@ use dialogs::{parse_flow, validate_with, ValidateOptions};
 fn diagnostics(name: &str) -> Vec<String> {
     let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
     let source = std::fs::read_to_string(format!("{dir}/{name}")).expect("fixture exists");
-    let options = ValidateOptions { prompt_dir: Some(format!("{dir}/prompts").into()) };
+    let options = ValidateOptions { prompt_dir: Some(format!("{dir}/prompts").into()), ..ValidateOptions::default() };
     match parse_flow(&source, &format!("fixtures/{name}")) {
         Ok(flow) => validate_with(&flow, &options).iter().map(|d| d.to_string().replace(&format!("{dir}/"), "DIR/")).collect(),
         Err(errors) => errors.iter().map(ToString::to_string).collect(),
@@ -92,7 +92,7 @@ fn example_flows_are_clean_with_a_prompt_dir() {
     for name in ["demo.yaml", "ventas.yaml", "soporte.yaml"] {
         let source = std::fs::read_to_string(format!("{dir}/{name}")).expect("example flow");
         let flow = parse_flow(&source, name).expect("parses");
-        let options = ValidateOptions { prompt_dir: Some("/nonexistent".into()) };
+        let options = ValidateOptions { prompt_dir: Some("/nonexistent".into()), ..ValidateOptions::default() };
         assert_eq!(validate_with(&flow, &options), vec![], "{name} (no play: nodes, so no prompt files needed)");
     }
 }

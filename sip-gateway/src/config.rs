@@ -116,6 +116,9 @@ pub struct FlowsConfig {
     pub routes: BTreeMap<String, PathBuf>,
     /// RFC 3339 time the flows see instead of the real wall clock (business
     /// hours, consent stamps): for tests and for demos outside office hours.
+    /// Any offset (`Z`, `-03:00`, `+05:30`), a space for `T`, fractions;
+    /// a quoted string or a bare TOML datetime (kept as its RFC 3339 text).
+    #[serde(deserialize_with = "time_text")]
     pub pinned_time: Option<String>,
 }
 
@@ -303,7 +306,7 @@ impl Config {
             }
         }
         if let Some(t) = &self.flows.pinned_time {
-            humantime::parse_rfc3339_weak(t).map_err(|e| format!("[flows].pinned_time: {e} (want e.g. 2026-11-24T15:00:00Z)"))?;
+            dialogs::parse_timestamp(t).map_err(|e| format!("[flows].pinned_time: {e}"))?;
         }
         crate::sip::refer::parse_sip_uri(&self.transfer.agent_uri).map_err(|e| format!("[transfer].agent_uri: {e}"))?;
         self.check_api_and_dashboard()?;
@@ -349,9 +352,22 @@ impl Config {
         self.trunks.iter().filter_map(|t| Some((t.username.clone()?, t.password.clone()?))).collect()
     }
 
+    /// Why the admin API must not start: the default token `change-me` on
+    /// an address other machines can reach. `None` when it may.
+    pub fn exposed_default_token(&self) -> Option<String> {
+        let addr: SocketAddr = self.api.listen.parse().ok()?;
+        let default = self.api.token == ApiConfig::default().token || self.api.tokens.iter().any(|t| t.token == "change-me");
+        (default && !addr.ip().is_loopback()).then(|| {
+            format!(
+                "[api].listen = {:?} is reachable from other machines and the API token is the default \"change-me\"; set [api].token to a secret (e.g. `openssl rand -hex 32`) or listen on 127.0.0.1",
+                self.api.listen
+            )
+        })
+    }
+
     /// The wall-clock time flows see now: the pinned time, else the real one.
     pub fn flow_wall_clock(&self) -> std::time::SystemTime {
-        self.flows.pinned_time.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t).ok()).unwrap_or_else(std::time::SystemTime::now)
+        self.flows.pinned_time.as_deref().and_then(|t| dialogs::parse_timestamp(t).ok()).unwrap_or_else(std::time::SystemTime::now)
     }
 
     pub fn rtp_inactivity(&self) -> Duration {
@@ -397,6 +413,22 @@ impl Config {
     pub fn flow_for(&self, called_user: &str) -> &Path {
         self.flows.routes.get(called_user).unwrap_or(&self.flows.default)
     }
+}
+
+/// A configured time: a string, or a TOML datetime (`pinned_time =
+/// 2026-12-01T10:00:00-03:00`, unquoted) as its RFC 3339 text. Checked
+/// as RFC 3339 in [`Config::check`].
+fn time_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Time {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    Ok(Option::<Time>::deserialize(d)?.map(|t| match t {
+        Time::Text(s) => s,
+        Time::Toml(dt) => dt.to_string(),
+    }))
 }
 
 /// "10.0.0.0/8", "2001:db8::/32" or a bare address (a /32 or /128).
@@ -462,6 +494,28 @@ allow = ["127.0.0.0/8"]
         assert!(e.to_string().contains("[flows].pinned_time"), "{e}");
         let c = Config::from_toml("[flows]\npinned_time = \"2026-11-24T15:00:00Z\"\n", "c.toml").unwrap();
         assert_eq!(c.flow_wall_clock(), std::time::UNIX_EPOCH + Duration::from_secs(1_795_532_400));
+        // Every RFC 3339 form, quoted or as a TOML datetime, is the same instant.
+        for t in [
+            "\"2026-11-24T12:00:00-03:00\"",
+            "\"2026-11-24T18:00:00+03:00\"",
+            "\"2026-11-24T15:00:00+00:00\"",
+            "\"2026-11-24 15:00:00Z\"",
+            "\"2026-11-24t15:00:00z\"",
+            "\"2026-11-24T15:00:00.000Z\"",
+            "2026-11-24T12:00:00-03:00",
+            "2026-11-24T15:00:00Z",
+            "2026-11-24 20:30:00+05:30",
+        ] {
+            let c = Config::from_toml(&format!("[flows]\npinned_time = {t}\n"), "c.toml").unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert_eq!(c.flow_wall_clock(), std::time::UNIX_EPOCH + Duration::from_secs(1_795_532_400), "{t}");
+        }
+        let e = Config::from_toml("[flows]\npinned_time = 2026-11-24T15:00:00\n", "c.toml").unwrap_err();
+        assert!(e.to_string().contains("[flows].pinned_time"), "a local datetime has no offset: {e}");
+        assert_eq!(Config::default().exposed_default_token(), None, "loopback");
+        let open = Config::from_toml("[api]\nlisten = \"0.0.0.0:8080\"\n", "c.toml").unwrap();
+        assert!(open.exposed_default_token().is_some_and(|m| m.contains("change-me") && m.contains("0.0.0.0:8080")));
+        let secret = Config::from_toml("[api]\nlisten = \"0.0.0.0:8080\"\ntoken = \"s3cret\"\n", "c.toml").unwrap();
+        assert_eq!(secret.exposed_default_token(), None);
         let e = Config::from_toml("[[trunks]]\nname = \"a\"\nallow = [\"300.1.1.1/8\"]\n", "c.toml").unwrap_err();
         assert!(e.to_string().contains("[[trunks]] a: allow"), "{e}");
         let e = Config::from_toml("[[trunks]]\nname = \"a\"\nusername = \"u\"\n", "c.toml").unwrap_err();

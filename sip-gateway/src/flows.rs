@@ -21,14 +21,37 @@ use dialogs::{Diagnostic, Flow, ValidateOptions};
 pub enum FlowLoadError {
     #[error("{path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{}", Lines(.0))]
+    Invalid(Vec<Diagnostic>),
     #[error("the flow's `flow:` key is {found:?}, the URL names {expected:?}")]
     NameMismatch { expected: String, found: String },
     #[error("flow names are letters, digits, `_` and `-` (1 to 64)")]
     BadName,
     #[error("{path}: flow valid but not saved: {source}")]
     Write { path: String, source: std::io::Error },
+}
+
+/// Diagnostics, one `file:line:col: message` per line.
+struct Lines<'a>(&'a [Diagnostic]);
+
+impl std::fmt::Display for Lines<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// What `[speech].asr` understands, for the flows' language check
+/// (issue #13): the built-in PocketSphinx has an en-US model only; `none`
+/// recognises nothing. `None` for multilingual or unknown engines
+/// (Whisper, Deepgram, a Vosk server's model) and for `discard` (load tests).
+pub fn recogniser_languages(cfg: &crate::config::Config) -> Option<dialogs::RecogniserLanguages> {
+    let languages = match cfg.speech.asr.as_str() {
+        "builtin" => vec!["en-US".to_owned()],
+        "none" => Vec::new(),
+        _ => return None,
+    };
+    Some(dialogs::RecogniserLanguages { engine: cfg.speech.asr.clone(), languages })
 }
 
 type Table = BTreeMap<PathBuf, Arc<Flow>>;
@@ -48,18 +71,18 @@ pub struct Replaced {
     pub path: PathBuf,
     pub flow: Arc<Flow>,
     pub created: bool,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Parses and validates one flow source; warnings on success.
 pub fn check_flow(source: &str, file: &str, options: &ValidateOptions) -> Result<(Flow, Vec<Diagnostic>), FlowLoadError> {
-    let join = |d: &[Diagnostic]| d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
-    let flow = dialogs::parse_flow(source, file).map_err(|d| FlowLoadError::Invalid(join(&d)))?;
-    let (errors, warnings): (Vec<_>, Vec<_>) = dialogs::validate_with(&flow, options).into_iter().partition(|d| d.is_error());
-    if errors.is_empty() {
-        Ok((flow, warnings))
+    let flow = dialogs::parse_flow(source, file).map_err(FlowLoadError::Invalid)?;
+    let diagnostics = dialogs::validate_with(&flow, options);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        // Errors and warnings, in file order: a client fixes them in one go.
+        Err(FlowLoadError::Invalid(diagnostics))
     } else {
-        Err(FlowLoadError::Invalid(join(&errors)))
+        Ok((flow, diagnostics))
     }
 }
 
@@ -144,7 +167,7 @@ impl FlowStore {
         table.insert(path.clone(), flow.clone());
         *guard = Arc::new(table);
         drop(guard);
-        Ok(Replaced { path, flow, created: existing.is_none(), warnings: warnings.iter().map(ToString::to_string).collect() })
+        Ok(Replaced { path, flow, created: existing.is_none(), warnings })
     }
 }
 
@@ -179,7 +202,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let flows = store(dir.path());
         let err = flows.replace("menu", &MENU.replace("start: hi", "start: nowhere")).unwrap_err();
-        assert!(matches!(err, FlowLoadError::Invalid(ref m) if m.contains("menu.yaml:")), "{err}");
+        assert!(matches!(err, FlowLoadError::Invalid(ref d) if d[0].file.ends_with("menu.yaml")), "{err}");
+        assert!(err.to_string().contains("menu.yaml:3:1: start node `nowhere`"), "{err}");
+        let twice = format!("{MENU}  hi:\n    hangup: true\n");
+        let err = flows.replace("menu", &twice).unwrap_err();
+        assert!(err.to_string().contains("menu.yaml:8:3: duplicate node `hi`"), "{err}");
         assert!(matches!(flows.replace("menu", "flow: [").unwrap_err(), FlowLoadError::Invalid(_)));
         assert!(matches!(flows.replace("other", MENU).unwrap_err(), FlowLoadError::NameMismatch { .. }));
         assert!(matches!(flows.replace("../etc", MENU).unwrap_err(), FlowLoadError::BadName));

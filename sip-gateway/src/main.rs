@@ -1,5 +1,9 @@
 //! The `centralita` binary (DESIGN.md §3): `run` the gateway, `validate`
 //! flows, `simulate` a call in the terminal, print the flow `schema`.
+//! `run` refuses the default `change-me` token on a non-loopback API
+//! address, logs a start-up summary (flows, routes, trunks, speech engines,
+//! languages the recogniser cannot serve) and names the address that a
+//! failed bind could not take.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +39,17 @@ enum Command {
         /// Prompt library to check `play:` ids against ([prompts].dir).
         #[arg(long)]
         prompts: Option<PathBuf>,
+        /// The gateway config whose [speech].asr decides which languages
+        /// can be recognised (default: the built-in en-US recogniser).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `text` (file:line:col: message) or `json` (one document on stdout,
+        /// for CI and editors).
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Warnings fail too (exit 1).
+        #[arg(long)]
+        strict: bool,
     },
     /// Talk to a flow in the terminal: type keys (1, 123#) or words, and
     /// `:silence`, `:hangup`, `:webhook 200 {json}`, `:transfer-fail`.
@@ -43,7 +58,8 @@ enum Command {
         /// The caller's number.
         #[arg(long, default_value = "+5491100000000")]
         caller: String,
-        /// Wall-clock time of the call (RFC 3339), for business hours.
+        /// Wall-clock time of the call (RFC 3339), for business hours;
+        /// default now, as the gateway does.
         #[arg(long)]
         at: Option<String>,
         /// The call's language (default: the flow's).
@@ -57,7 +73,19 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { flows, prompts } => validate(&flows, prompts),
+        Command::Validate { flows, prompts, config, format, strict } => {
+            let cfg = match &config {
+                Some(p) => Config::load(p)?,
+                None => Config::default(),
+            };
+            let opts = dialogs::ValidateOptions { prompt_dir: prompts, recogniser: sip_gateway::flows::recogniser_languages(&cfg) };
+            let json = match format.as_str() {
+                "text" => false,
+                "json" => true,
+                other => bail!("--format {other:?}: expected text or json"),
+            };
+            validate(&flows, &opts, json, strict)
+        }
         Command::Simulate { flow, caller, at, lang } => simulate(&flow, caller, at.as_deref(), lang),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&dialogs::flow_schema())?);
@@ -77,24 +105,57 @@ fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
 }
 
-/// Parses and validates a flow; `Err` lists every error diagnostic
-/// (`file:line:col: message`), `Ok` carries the warnings.
-fn validate(paths: &[PathBuf], prompts: Option<PathBuf>) -> anyhow::Result<()> {
-    let opts = dialogs::ValidateOptions { prompt_dir: prompts };
+/// Validates each flow file. Text: warnings on stdout, errors on stderr
+/// (`file:line:col: message`), `FILE: ok` for a file without errors.
+/// JSON: `{"ok", "files": [{"file", "ok", "diagnostics": [{"file", "line",
+/// "column", "severity", "message"}]}]}` on stdout. Exits 1 when a file has
+/// errors (or, with `strict`, warnings).
+fn validate(paths: &[PathBuf], opts: &dialogs::ValidateOptions, json: bool, strict: bool) -> anyhow::Result<()> {
+    use sip_gateway::flows::FlowLoadError;
     let mut failed = false;
+    let mut files = Vec::new();
     for p in paths {
-        match sip_gateway::flows::load_flow_file(p, &opts) {
-            Ok((_, warnings)) => {
-                for w in &warnings {
-                    println!("{w}");
-                }
-                println!("{}: ok", p.display());
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                failed = true;
+        let file = p.display().to_string();
+        let diagnostics = match sip_gateway::flows::load_flow_file(p, opts) {
+            Ok((_, warnings)) => warnings,
+            Err(FlowLoadError::Invalid(diagnostics)) => diagnostics,
+            Err(e) => vec![dialogs::Diagnostic {
+                file: file.clone(),
+                line: 1,
+                column: 1,
+                severity: dialogs::Severity::Error,
+                message: e.to_string(),
+            }],
+        };
+        let errors = diagnostics.iter().any(dialogs::Diagnostic::is_error);
+        let ok = !errors && !(strict && !diagnostics.is_empty());
+        failed |= !ok;
+        if json {
+            let list: Vec<serde_json::Value> = diagnostics
+                .iter()
+                .map(|d| {
+                    serde_json::json!({"file": d.file, "line": d.line, "column": d.column,
+                        "severity": if d.is_error() { "error" } else { "warning" }, "message": d.message})
+                })
+                .collect();
+            files.push(serde_json::json!({"file": file, "ok": ok, "diagnostics": list}));
+            continue;
+        }
+        for d in &diagnostics {
+            if errors {
+                eprintln!("{d}");
+            } else {
+                println!("{d}");
             }
         }
+        match (errors, ok) {
+            (false, true) => println!("{file}: ok"),
+            (false, false) => eprintln!("{file}: warnings fail with --strict"),
+            (true, _) => {}
+        }
+    }
+    if json {
+        println!("{}", serde_json::json!({"ok": !failed, "files": files}));
     }
     if failed {
         std::process::exit(1);
@@ -108,7 +169,9 @@ fn simulate(path: &std::path::Path, caller: String, at: Option<&str>, lang: Opti
     for w in &warnings {
         eprintln!("{w}");
     }
-    let at = at.map(dialogs::parse_timestamp).transpose()?;
+    // Business hours follow the real clock unless --at says otherwise,
+    // exactly like the gateway (which reads SystemTime::now() per call).
+    let at = Some(at.map(dialogs::parse_timestamp).transpose()?.unwrap_or_else(std::time::SystemTime::now));
     let options = dialogs::SimOptions { caller, at, language: lang, ..dialogs::SimOptions::default() };
     let mut sim = dialogs::Simulator::new(Arc::new(flow), options, std::time::Instant::now());
     // Typed lines are echoed as `> …` for scripts; a terminal shows them already.
@@ -129,7 +192,8 @@ fn simulate(path: &std::path::Path, caller: String, at: Option<&str>, lang: Opti
 
 fn load_flows(cfg: &Config) -> anyhow::Result<FlowStore> {
     let paths: Vec<&PathBuf> = std::iter::once(&cfg.flows.default).chain(cfg.flows.routes.values()).collect();
-    let opts = dialogs::ValidateOptions { prompt_dir: Some(cfg.prompts.dir.clone()) };
+    let opts =
+        dialogs::ValidateOptions { prompt_dir: Some(cfg.prompts.dir.clone()), recogniser: sip_gateway::flows::recogniser_languages(cfg) };
     // A flow PUT under a new name goes next to the default one.
     let new_dir = cfg.flows.default.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     let (store, warnings) = FlowStore::load(paths, opts, new_dir).map_err(|e| anyhow::anyhow!("flow not loaded:\n{e}"))?;
@@ -144,12 +208,21 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    if let Some(problem) = cfg.exposed_default_token() {
+        bail!("refusing to start: {problem}");
+    }
     let flows = Arc::new(load_flows(&cfg)?);
+    log_summary(&cfg, &flows);
     let prompter = Prompter::from_config(&cfg)?;
     let recognizer = sip_gateway::speech::recognizer_from_config(&cfg).context("starting the speech recogniser")?;
-    // Every static prompt of the loaded flows is rendered (and cached) now,
-    // so the first caller does not wait for TTS.
-    prompter.prerender(sip_gateway::speech::static_prompts(&flows)).await;
+    // Every static prompt of the loaded flows is rendered (and cached) in
+    // the background, so the first caller rarely waits for TTS, and a slow
+    // or dead TTS vendor does not hold up start-up (issue #15 item 8): a
+    // call that needs a prompt still rendering waits for that one render.
+    tokio::spawn({
+        let (prompter, items) = (prompter.clone(), sip_gateway::speech::static_prompts(&flows));
+        async move { prompter.prerender(items).await }
+    });
     let registry = Registry::spawn();
     let webhooks = sip_gateway::webhook::WebhookClient::new().context("building the webhook HTTP client")?;
     let media_threads = match cfg.rtp.threads {
@@ -172,7 +245,10 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         Arc::new(Shared { config: cfg.clone(), flows, prompter, registry: registry.clone(), webhooks, media, records, recognizer });
 
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
-    let transports = Transports::bind(&cfg.listen_specs(), inbound_tx).await.context("binding SIP listeners")?;
+    let transports = match Transports::bind(&cfg.listen_specs(), inbound_tx).await {
+        Ok(t) => t,
+        Err(e) => bail!("binding SIP listeners: {}", bind_failure(&cfg, &e)),
+    };
     if transports.udp.is_empty() && transports.tcp.is_empty() {
         bail!("no SIP listener");
     }
@@ -223,6 +299,56 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let stats = events.shutdown().await;
     tracing::info!(?stats, "outbox dispatcher stopped");
     Ok(())
+}
+
+/// Which `[sip].listen` address a failed bind could not take: each one is
+/// tried again on its own (the sockets are closed at once).
+fn bind_failure(cfg: &Config, e: &std::io::Error) -> String {
+    use sip_gateway::config::ListenSpec;
+    for spec in cfg.listen_specs() {
+        let (what, result) = match spec {
+            ListenSpec::Udp(a) => (format!("udp:{a}"), std::net::UdpSocket::bind(a).map(drop)),
+            ListenSpec::Tcp(a) => (format!("tcp:{a}"), std::net::TcpListener::bind(a).map(drop)),
+        };
+        if let Err(err) = result {
+            let hint = if err.kind() == std::io::ErrorKind::AddrInUse { " (another process listens there)" } else { "" };
+            return format!("cannot listen on {what} from [sip].listen: {err}{hint}");
+        }
+    }
+    format!("{e} ([sip].listen = {})", cfg.sip.listen.join(", "))
+}
+
+/// One log line per thing a new operator wants to check at start-up.
+fn log_summary(cfg: &Config, flows: &FlowStore) {
+    let list = flows.list();
+    let names: Vec<String> = list.iter().map(|(p, f)| format!("{} ({}, {} nodes)", f.name, p.display(), f.nodes.len())).collect();
+    tracing::info!(count = list.len(), flows = %names.join(", "), "flows loaded");
+    let routes: Vec<String> = cfg.flows.routes.iter().map(|(number, p)| format!("{number} -> {}", p.display())).collect();
+    tracing::info!(default = %cfg.flows.default.display(), routes = %routes.join(", "), "routes: {} numbers routed", routes.len());
+    let trunks: Vec<String> = cfg
+        .trunks
+        .iter()
+        .map(|t| {
+            let mut s = t.name.clone();
+            if !t.allow.is_empty() {
+                s.push_str(&format!(" allow {}", t.allow.join(" ")));
+            }
+            if t.username.is_some() {
+                s.push_str(" digest");
+            }
+            if let Some(uri) = &t.uri {
+                s.push_str(&format!(" outbound {uri}"));
+            }
+            s
+        })
+        .collect();
+    tracing::info!(count = trunks.len(), trunks = %trunks.join("; "), "trunks (none: calls from any source)");
+    let served = sip_gateway::flows::recogniser_languages(cfg)
+        .map_or_else(|| "as configured".to_owned(), |r| if r.languages.is_empty() { "none".to_owned() } else { r.languages.join(", ") });
+    tracing::info!(asr = %cfg.speech.asr, languages = %served, tts = %cfg.speech.tts, "speech engines");
+    if let Some(t) = &cfg.flows.pinned_time {
+        tracing::warn!(pinned_time = %t, "flows see a pinned clock, not the real one ([flows].pinned_time)");
+    }
 }
 
 #[cfg(unix)]

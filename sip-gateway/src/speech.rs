@@ -205,8 +205,22 @@ pub fn static_prompts(flows: &crate::flows::FlowStore) -> Vec<(String, String)> 
                 Some(dialogs::Text::ByLanguage(m)) => m.iter().map(|(l, t)| (t.clone(), l.clone())).collect(),
                 None => Vec::new(),
             };
-            out.extend(texts.into_iter().filter(|(t, _)| !t.contains("{{")));
+            // As the runner sends them: addresses spoken out (dialogs::speakable).
+            out.extend(texts.into_iter().filter(|(t, _)| !t.contains("{{")).map(|(t, l)| (dialogs::speakable(&t, &l), l)));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_prompts_are_the_texts_tts_will_be_asked_for() {
+        let yaml = "flow: f\nstart: a\nnodes:\n  a:\n    say: \"Help at acme.example/help.\"\n    on: { done: b }\n  b:\n    say: \"Hi {{caller}}\"\n    hangup: true\n";
+        let flow = dialogs::parse_flow(yaml, "f.yaml").expect("flow");
+        let flows = crate::flows::FlowStore::from_flows([("f.yaml".into(), Arc::new(flow))]);
+        assert_eq!(static_prompts(&flows), vec![("Help at acme dot example slash help.".to_owned(), "en-US".to_owned())]);
+    }
 }

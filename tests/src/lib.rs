@@ -2,12 +2,19 @@
 //! `centralita` binary on loopback with OS-chosen ports, run SIPp
 //! scenarios against it, capture the RTP it sends, ask its admin API.
 //! Plain std (threads, sockets, processes): no async runtime needed here.
+//! RTP capture is in `rtp.rs`, SIPp's message log in `sipp_trace.rs`.
+
+mod rtp;
+mod sipp_trace;
+
+pub use rtp::{capture_rtp, record_rtp, ulaw_rms, ulaw_to_linear, RtpCapture, RtpRecorder};
+pub use sipp_trace::{sipp_messages, SippMessage};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Repository root (the workspace).
@@ -15,12 +22,40 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
-/// The built gateway binary, next to the test executable's deps dir.
+/// The gateway binary, next to the test executable's deps dir. The first
+/// call in a test process runs `cargo build -p sip-gateway --bin centralita`
+/// into that same target dir and profile, so `cargo test -p centralita-e2e`
+/// never drives a binary older than the sources (cargo has released its
+/// build lock by the time tests run; an up-to-date binary costs a second).
 pub fn gateway_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(build_gateway).clone()
+}
+
+fn build_gateway() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
-    let bin = dir.join("centralita");
-    assert!(bin.exists(), "{} not built: run `cargo build -p sip-gateway --bin centralita` first (make test does)", bin.display());
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let target_dir = profile_dir.parent().expect("target dir");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "sip-gateway", "--bin", "centralita", "--manifest-path"])
+        .arg(repo_root().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(other) => {
+            cmd.args(["--profile", other]);
+        }
+        None => panic!("no profile dir above {}", exe.display()),
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("run cargo to build the gateway");
+    assert!(out.status.success(), "building the gateway failed ({cmd:?}):\n{}", String::from_utf8_lossy(&out.stderr));
+    let bin = profile_dir.join("centralita");
+    assert!(bin.exists(), "{} missing after {cmd:?}", bin.display());
     bin
 }
 
@@ -278,6 +313,7 @@ pub fn sipp_ok(scenario: &str, vars: &[(&str, String)], target: SocketAddr, args
     // where gateways answer Via headers without a port (e.g. RFC 4475's).
     let local = free_udp_port().to_string();
     let out = Command::new("sipp")
+        .env("TZ", "UTC") // -trace_msg times are local: make them UTC (sipp_trace.rs)
         .arg(target.to_string())
         .args(["-sf"])
         .arg(&sf)
@@ -326,6 +362,7 @@ pub fn sipp_spawn(scenario: &str, vars: &[(&str, String)], target: SocketAddr, a
     let sf = write_scenario(scenario, vars, dir);
     let (mp, local) = (free_udp_port().to_string(), free_udp_port().to_string());
     Command::new("sipp")
+        .env("TZ", "UTC") // -trace_msg times are local: make them UTC (sipp_trace.rs)
         .arg(target.to_string())
         .arg("-sf")
         .arg(&sf)
@@ -345,6 +382,7 @@ pub fn sipp_uas(scenario: &str, vars: &[(&str, String)], port: u16, args: &[&str
     let sf = write_scenario(scenario, vars, dir);
     let mp = free_udp_port().to_string();
     Command::new("sipp")
+        .env("TZ", "UTC") // -trace_msg times are local: make them UTC (sipp_trace.rs)
         .arg("-sf")
         .arg(&sf)
         .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mi", "127.0.0.1", "-mp", &mp, "-nostdin", "-trace_err"])
@@ -390,70 +428,6 @@ fn http_with_body(
     let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = buf.split("\r\n\r\n").nth(1).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
-}
-
-/// What an RTP receiver saw.
-#[derive(Debug, Default, Clone)]
-pub struct RtpCapture {
-    pub packets: usize,
-    /// Packets whose µ-law payload is above silence level.
-    pub loud_packets: usize,
-    pub markers: Vec<Instant>,
-    pub payload_types: Vec<u8>,
-    pub first_at: Option<Instant>,
-}
-
-/// Binds a UDP socket for RTP and records what arrives for `for_how_long`.
-pub fn capture_rtp(for_how_long: Duration) -> (u16, std::thread::JoinHandle<RtpCapture>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind rtp capture");
-    let port = sock.local_addr().expect("addr").port();
-    sock.set_read_timeout(Some(Duration::from_millis(100))).ok();
-    let h = std::thread::spawn(move || {
-        let mut cap = RtpCapture::default();
-        let until = Instant::now() + for_how_long;
-        let mut buf = [0u8; 2048];
-        while Instant::now() < until {
-            let Ok(n) = sock.recv(&mut buf) else { continue };
-            if n < 12 || buf[0] >> 6 != 2 {
-                continue;
-            }
-            let now = Instant::now();
-            cap.packets += 1;
-            cap.first_at.get_or_insert(now);
-            let pt = buf[1] & 0x7f;
-            if !cap.payload_types.contains(&pt) {
-                cap.payload_types.push(pt);
-            }
-            if buf[1] & 0x80 != 0 {
-                cap.markers.push(now);
-            }
-            if pt == 0 && ulaw_rms(&buf[12..n]) > 300.0 {
-                cap.loud_packets += 1;
-            }
-        }
-        cap
-    });
-    (port, h)
-}
-
-/// RMS of µ-law bytes as linear samples.
-pub fn ulaw_rms(bytes: &[u8]) -> f64 {
-    if bytes.is_empty() {
-        return 0.0;
-    }
-    let sum: f64 = bytes.iter().map(|&b| f64::from(ulaw_to_linear(b)).powi(2)).sum();
-    (sum / bytes.len() as f64).sqrt()
-}
-
-/// G.711 µ-law expansion (ITU-T G.711), for checking what we hear.
-pub fn ulaw_to_linear(b: u8) -> i16 {
-    let u = !b;
-    let sign = u & 0x80;
-    let exponent = (u >> 4) & 0x07;
-    let mantissa = u & 0x0f;
-    let magnitude = ((i32::from(mantissa) << 3) + 0x84) << exponent;
-    let v = magnitude - 0x84;
-    (if sign != 0 { -v } else { v }) as i16
 }
 
 /// Sends one raw datagram and collects every datagram that comes back

@@ -57,6 +57,9 @@ fn a_flow_is_replaced_only_by_a_valid_version() {
     assert_eq!(status, 400, "{err}");
     let msg = err["error"].as_str().unwrap_or_default();
     assert!(msg.contains("demo.yaml:") && msg.contains("nowhere"), "diagnostics name file:line and the node: {msg}");
+    let d = &err["diagnostics"][0];
+    assert_eq!((d["severity"].as_str(), d["line"].as_u64().is_some(), d["column"].as_u64()), (Some("error"), true, Some(1)), "{err}");
+    assert!(d["message"].as_str().is_some_and(|m| m.contains("nowhere")), "{err}");
     assert_eq!(std::fs::read_to_string(&flow_path).unwrap(), original);
 
     // A different name in the body than in the URL is refused too.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use centralita_e2e::{capture_rtp, free_udp_port, repo_root, sipp_ok, Gateway, Scratch};
+use centralita_e2e::{free_udp_port, record_rtp, repo_root, sipp_messages, sipp_ok, Gateway, Scratch};
 
 fn scenario(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("tests/scenarios").join(name)).expect("scenario")
@@ -14,11 +14,11 @@ fn scenario(name: &str) -> String {
 fn call_over_tcp_is_referred_and_hung_up() {
     let gw = Gateway::start();
     let dir = Scratch::new("tcp");
-    let (rtp_port, cap) = capture_rtp(Duration::from_secs(4));
-    let vars = [("RTP_PORT", rtp_port.to_string()), ("SIPFRAG", "200 OK".to_string())];
+    let rtp = record_rtp();
+    let vars = [("RTP_PORT", rtp.port.to_string()), ("SIPFRAG", "200 OK".to_string())];
     // SIP INFO for the digit: with -t t1 everything shares one TCP connection.
     sipp_ok(&scenario("refer_603.xml"), &vars, gw.sip_tcp, &["-m", "1", "-t", "t1"], &dir.0);
-    let cap = cap.join().expect("capture");
+    let cap = rtp.stop();
     assert!(cap.loud_packets > 10, "prompt heard over a TCP-signalled call: {cap:?}");
     assert!(gw.log_text().contains("transfer succeeded"));
     assert!(gw.wait_idle(Duration::from_secs(5)));
@@ -28,18 +28,27 @@ fn call_over_tcp_is_referred_and_hung_up() {
 fn reinvite_to_hold_is_answered_recvonly_and_stops_our_audio() {
     let gw = Gateway::start();
     let dir = Scratch::new("hold");
-    let (rtp_port, cap) = capture_rtp(Duration::from_millis(2500));
-    let vars = [("RTP_PORT", rtp_port.to_string())];
-    let started = Instant::now();
-    sipp_ok(&scenario("reinvite_hold.xml"), &vars, gw.sip_udp, &["-m", "1"], &dir.0);
-    let cap = cap.join().expect("capture");
-    assert!(cap.packets > 5, "audio before the hold: {cap:?}");
+    let rtp = record_rtp();
+    let vars = [("RTP_PORT", rtp.port.to_string())];
+    sipp_ok(&scenario("reinvite_hold.xml"), &vars, gw.sip_udp, &["-m", "1", "-trace_msg"], &dir.0);
+    let cap = rtp.stop();
     assert!(gw.log_text().contains("RecvOnly"), "direction change logged");
-    // On hold (we are recvonly) we must not send: at 50 packets/s for the
-    // ~1.3 s the call lasted before hold was applied plus margin, far fewer
-    // packets than the whole call time would give.
-    let call_ms = started.elapsed().as_millis() as usize;
-    assert!(cap.packets < call_ms / 20, "kept sending while on hold: {} packets in {call_ms} ms", cap.packets);
+    // When SIPp got the re-INVITE's 200 (a=recvonly, checked by the
+    // scenario) and when it sent the BYE, on the clock the capture uses.
+    let msgs = sipp_messages(&dir.0);
+    let held = msgs
+        .iter()
+        .find(|m| !m.sent && m.first_line().starts_with("SIP/2.0 200") && m.cseq() == Some("2 INVITE"))
+        .unwrap_or_else(|| panic!("no 200 to the re-INVITE in SIPp's log: {msgs:#?}"))
+        .at;
+    let bye = msgs.iter().find(|m| m.sent && m.first_line().starts_with("BYE ")).expect("SIPp sent the BYE").at;
+    let before = cap.arrivals.iter().filter(|&&t| t < held).count();
+    assert!(before > 5, "audio before the hold: {before} packets; {cap:?}");
+    // Packets already in flight when the 200 left may still land just after it.
+    let quiet_from = held + Duration::from_millis(100);
+    assert!(bye > quiet_from + Duration::from_millis(500), "the scenario holds for 1 s before its BYE");
+    let during = cap.packets_between(quiet_from, bye);
+    assert_eq!(during, 0, "kept sending while on hold: {during} packets between the 200 (+100 ms) and the BYE");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use centralita_e2e::{capture_rtp, repo_root, sipp_ok, Gateway, Scratch};
+use centralita_e2e::{record_rtp, repo_root, sipp_ok, Gateway, Scratch};
 
 fn scenario(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("tests/scenarios").join(name)).expect("scenario")
@@ -21,10 +21,10 @@ fn cancel_before_answer_gets_487() {
 fn caller_bye_mid_prompt_ends_the_call() {
     let gw = Gateway::start();
     let dir = Scratch::new("bye");
-    let (rtp_port, cap) = capture_rtp(Duration::from_millis(2500));
-    let vars = [("RTP_PORT", rtp_port.to_string()), ("HOLD_MS", "1000".to_string())];
+    let rtp = record_rtp(); // for the whole call, stopped once SIPp is done
+    let vars = [("RTP_PORT", rtp.port.to_string()), ("HOLD_MS", "1000".to_string())];
     sipp_ok(&scenario("caller_bye.xml"), &vars, gw.sip_udp, &["-m", "1"], &dir.0);
-    let cap = cap.join().expect("capture");
+    let cap = rtp.stop();
     assert!(cap.loud_packets > 10, "prompt was playing: {cap:?}");
     assert!(gw.wait_idle(Duration::from_secs(5)), "call still listed after BYE");
     assert!(gw.log_text().contains("caller hung up"));
@@ -45,10 +45,10 @@ fn refer_declined_plays_the_failed_path() {
     let gw = Gateway::start();
     let dir = Scratch::new("refer603");
     // DTMF goes by SIP INFO here, so all RTP keeps coming to our socket.
-    let (rtp_port, cap) = capture_rtp(Duration::from_secs(4));
-    let vars = [("RTP_PORT", rtp_port.to_string()), ("SIPFRAG", "200 OK".to_string())];
+    let rtp = record_rtp(); // for the whole call, stopped once SIPp is done
+    let vars = [("RTP_PORT", rtp.port.to_string()), ("SIPFRAG", "200 OK".to_string())];
     sipp_ok(&scenario("refer_603.xml"), &vars, gw.sip_udp, &["-m", "1"], &dir.0);
-    let cap = cap.join().expect("capture");
+    let cap = rtp.stop();
     // Welcome prompt, then welcome again after the failed transfer: two
     // talkspurts, each starting with a marker bit.
     assert!(cap.markers.len() >= 2, "the failed path must play a prompt again: {cap:?}");
@@ -63,9 +63,9 @@ fn cancel_after_the_answer_gets_200_and_the_call_goes_on() {
     // final response is answered 200 and has no effect.
     let gw = Gateway::start();
     let dir = Scratch::new("cancel-late");
-    let (rtp_port, cap) = capture_rtp(Duration::from_millis(2000));
-    let vars = [("RTP_PORT", rtp_port.to_string()), ("HOLD_MS", "1000".to_string())];
+    let rtp = record_rtp(); // for the whole call, stopped once SIPp is done
+    let vars = [("RTP_PORT", rtp.port.to_string()), ("HOLD_MS", "1000".to_string())];
     sipp_ok(&scenario("cancel_after_answer.xml"), &vars, gw.sip_udp, &["-m", "1"], &dir.0);
-    assert!(cap.join().expect("capture").loud_packets > 10, "the prompt still plays");
+    assert!(rtp.stop().loud_packets > 10, "the prompt still plays");
     assert!(gw.log_text().contains("caller hung up"), "the call ended by the caller's BYE, not the CANCEL");
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use centralita_e2e::{capture_rtp, repo_root, sipp_ok, Gateway, Scratch};
+use centralita_e2e::{capture_rtp, record_rtp, repo_root, sipp_messages, sipp_ok, Gateway, Scratch};
 
 fn scenario(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("tests/scenarios").join(name)).expect("scenario")
@@ -17,11 +17,19 @@ fn rfc4733_zero_during_prompt_is_referred_with_context() {
     let dir = Scratch::new("refer4733");
     // SDP points RTP at our capture socket so we hear the prompt; SIPp's
     // pcap DTMF then comes from its own media port (the gateway latches).
-    let (rtp_port, cap) = capture_rtp(Duration::from_millis(1400));
-    let vars = [("RTP_PORT", rtp_port.to_string()), ("SIPFRAG", "200 OK".to_string())];
-    sipp_ok(&scenario("refer_rfc4733.xml"), &vars, gw.sip_udp, &["-m", "1"], &dir.0);
-    let cap = cap.join().expect("capture");
-    assert!(cap.loud_packets >= 20, "prompt audio expected before the DTMF, got {cap:?}");
+    // Recorded for the whole call (stopped once SIPp is done), not a fixed
+    // window opened before SIPp even started.
+    let rtp = record_rtp();
+    let vars = [("RTP_PORT", rtp.port.to_string()), ("SIPFRAG", "200 OK".to_string())];
+    sipp_ok(&scenario("refer_rfc4733.xml"), &vars, gw.sip_udp, &["-m", "1", "-trace_msg"], &dir.0);
+    let cap = rtp.stop();
+    // The prompt plays from the answer until the digit (SIPp waits 1.5 s
+    // after its ACK): count what arrived between the ACK and the REFER.
+    let msgs = sipp_messages(&dir.0);
+    let acked = msgs.iter().find(|m| m.sent && m.first_line().starts_with("ACK ")).expect("SIPp sent the ACK").at;
+    let referred = msgs.iter().find(|m| !m.sent && m.first_line().starts_with("REFER ")).expect("SIPp got the REFER").at;
+    let prompt = cap.loud_between(acked, referred);
+    assert!(prompt >= 20, "prompt audio expected before the DTMF: {prompt} loud packets between ACK and REFER; {cap:?}");
     assert_eq!(cap.payload_types, vec![0], "PCMU only");
     assert!(gw.wait_idle(Duration::from_secs(10)), "call still active after BYE");
     let log = gw.log_text();

@@ -42,6 +42,40 @@ fn closed_hours_and_language() {
 }
 
 #[test]
+fn without_at_business_hours_follow_the_real_clock() {
+    // Closed yesterday, today and tomorrow (in any zone): whatever the
+    // hour, the gateway would answer with `shut`, and so must simulate.
+    let dir = centralita_e2e::Scratch::new("simulate-hours");
+    let day = |offset: i64| {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64 + offset * 86_400;
+        let days = secs.div_euclid(86_400);
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!("\"{y:04}-{m:02}-{d:02}\"")
+    };
+    let flow = dir.0.join("h.yaml");
+    let yaml = format!(
+        "flow: h\nstart: open\nhours:\n  timezone: UTC\n  holidays: [{}, {}, {}]\n  closed: shut\nnodes:\n  open:\n    say: We are open.\n    hangup: true\n  shut:\n    say: We are closed.\n    hangup: true\n",
+        day(-1),
+        day(0),
+        day(1)
+    );
+    std::fs::write(&flow, yaml).expect("write flow");
+    let out = Command::new(gateway_binary()).arg("simulate").arg(&flow).stdin(Stdio::null()).output().expect("simulate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("[shut]\nbot: We are closed."), "simulate without --at must use the real clock: {text}");
+}
+
+#[test]
 fn ventas_order_and_csat() {
     let script = ":webhook 200 {\"contact\":{\"first_name\":\"Ana\"}}\n1\n2\n:webhook 201 {\"id\":\"P-1\"}\n5\n";
     let (ok, out) = simulate("ventas.yaml", &[], script);

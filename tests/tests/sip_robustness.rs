@@ -1,12 +1,41 @@
 //! Issue #3: malformed SIP gets 400 (or is dropped) and never disturbs a
 //! healthy call; out-of-dialog OPTIONS and unknown methods are answered.
-//! Uses the RFC 4475 torture messages from ../shared when present.
+//! Uses the 49 RFC 4475 torture messages carried in `tests/data/rfc4475/`
+//! (one file each, byte-exact, listed in its INDEX.tsv).
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use centralita_e2e::{free_udp_port, repo_root, sipp_ok, udp_exchange, Gateway, Scratch};
+use centralita_e2e::{free_udp_port, http_get, repo_root, sipp_ok, udp_exchange, Gateway, Scratch};
 
 const WAIT: Duration = Duration::from_millis(1500);
+
+/// How many messages RFC 4475 §3 holds (and the corpus carries).
+const RFC4475_MESSAGES: usize = 49;
+
+/// The corpus directory in the repository.
+fn rfc4475_dir() -> PathBuf {
+    repo_root().join("tests/data/rfc4475")
+}
+
+/// Every message file of the corpus, sorted; fails unless INDEX.tsv lists
+/// exactly these files and there are all 49 of them.
+fn rfc4475_files() -> Vec<PathBuf> {
+    let dir = rfc4475_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "dat"))
+        .collect();
+    files.sort();
+    let index = std::fs::read_to_string(dir.join("INDEX.tsv")).expect("INDEX.tsv");
+    let mut listed: Vec<PathBuf> =
+        index.lines().skip(1).filter(|l| !l.is_empty()).map(|l| dir.join(l.split('\t').next().unwrap_or(""))).collect();
+    listed.sort();
+    assert_eq!(files, listed, "INDEX.tsv lists exactly the corpus files");
+    assert_eq!(files.len(), RFC4475_MESSAGES, "the whole RFC 4475 corpus is in {}", dir.display());
+    files
+}
 
 #[test]
 fn malformed_requests_get_400_and_garbage_is_dropped() {
@@ -71,21 +100,22 @@ fn loopback_media(msg: &[u8]) -> Vec<u8> {
 fn torture_messages_never_break_a_healthy_call() {
     let gw = Gateway::start();
     let dir = Scratch::new("torture");
-    let corpus = repo_root().parent().map(|p| p.join("shared/sip-torture-rfc4475")).filter(|p| p.is_dir());
+    let corpus = rfc4475_files();
     let scenario = std::fs::read_to_string(repo_root().join("tests/scenarios/caller_bye.xml")).expect("scenario");
     let vars = [("RTP_PORT", free_udp_port().to_string()), ("HOLD_MS", "4000".to_string())];
-    let target = gw.sip_udp;
+    let (target, api, token) = (gw.sip_udp, gw.api, gw.token.clone());
     let sender = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
+        // Sent while the call is up (it lasts HOLD_MS after the answer).
+        let until = Instant::now() + Duration::from_secs(30);
+        while http_get(api, "/v1/calls/live", Some(&token)).1["calls"].as_array().is_none_or(|a| a.is_empty()) {
+            assert!(Instant::now() < until, "the SIPp call never showed up as live");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let mut sent = 0;
-        if let Some(dir) = corpus {
-            for e in std::fs::read_dir(dir).expect("corpus").flatten() {
-                if e.path().extension().is_some_and(|x| x == "dat") {
-                    let bytes = loopback_media(&std::fs::read(e.path()).expect("read"));
-                    let _ = udp_exchange(target, &bytes, Duration::from_millis(50));
-                    sent += 1;
-                }
-            }
+        for path in &corpus {
+            let bytes = loopback_media(&std::fs::read(path).expect("read"));
+            let _ = udp_exchange(target, &bytes, Duration::from_millis(50));
+            sent += 1;
         }
         // Truncated and oversized messages too.
         let _ = udp_exchange(
@@ -97,7 +127,7 @@ fn torture_messages_never_break_a_healthy_call() {
     });
     sipp_ok(&scenario, &vars, gw.sip_udp, &["-m", "1"], &dir.0);
     let sent = sender.join().expect("sender");
-    eprintln!("sent {sent} torture messages during the call");
+    assert_eq!(sent, RFC4475_MESSAGES, "every RFC 4475 message was sent during the call");
     let (status, _) = gw.api_get("/healthz", None);
     assert_eq!(status, 200, "gateway alive");
 }
@@ -175,11 +205,10 @@ fn aimed_at_us(msg: &[u8]) -> Vec<u8> {
 
 #[test]
 fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
-    let Some(corpus) = centralita_e2e::repo_root().parent().map(|p| p.join("shared/sip-torture-rfc4475")).filter(|p| p.is_dir()) else {
-        eprintln!("skipped: ../shared/sip-torture-rfc4475 is not beside the checkout");
-        return;
-    };
+    let corpus = rfc4475_dir();
+    let all = rfc4475_files();
     let gw = Gateway::start();
+    let mut checked = 0;
     for (file, want) in [
         ("badvers.dat", "505"),    // §3.1.2.16: SIP/7.0
         ("unkscm.dat", "416"),     // §3.3.7: unknown Request-URI scheme
@@ -196,7 +225,10 @@ fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
         let got = centralita_e2e::udp_until_final(gw.sip_udp, &msg, Duration::from_secs(3));
         let last = got.last().map(String::as_str).unwrap_or("");
         assert!(last.starts_with(&format!("SIP/2.0 {want}")), "{file}: want {want}, got {got:?}");
+        assert!(all.contains(&corpus.join(file)), "{file} is in INDEX.tsv");
+        checked += 1;
     }
+    assert_eq!(checked, 10, "every listed RFC 4475 answer was checked");
     let bext01 = aimed_at_us(&std::fs::read(corpus.join("bext01.dat")).expect("bext01"));
     let bext = centralita_e2e::udp_until_final(gw.sip_udp, &bext01, Duration::from_secs(3));
     assert!(bext.last().is_some_and(|r| r.contains("Unsupported: nothingSupportsThis, nothingSupportsThisEither")), "{bext:?}");

@@ -5,7 +5,10 @@
 //! checks of the later verbs (webhook, branch, consent, survey), hours and
 //! prompt files are in `steps.rs`.
 
+mod languages;
 mod steps;
+
+pub use languages::{speech_languages, RecogniserLanguages};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
@@ -28,6 +31,9 @@ pub struct ValidateOptions {
     /// must have a WAV file there (`DIR/LANG/ID.wav`, `DIR/PRIMARY/ID.wav`
     /// or `DIR/ID.wav`, as the gateway looks them up).
     pub prompt_dir: Option<PathBuf>,
+    /// The configured speech recogniser; when given, a flow listening for
+    /// speech in a language it does not serve gets a warning.
+    pub recogniser: Option<RecogniserLanguages>,
 }
 
 /// Checks a flow; returns its errors and warnings in file order.
@@ -55,6 +61,9 @@ pub fn validate_with(flow: &Flow, options: &ValidateOptions) -> Vec<Diagnostic> 
     check.reachability();
     check.traps();
     check.transfer_loops();
+    if let Some(recogniser) = &options.recogniser {
+        check.languages(recogniser);
+    }
     let mut out = check.out;
     out.sort_by_key(|d| (d.line, d.column, d.severity));
     out

@@ -1,12 +1,15 @@
 //! Flows (issue #6): list, read and replace the flows the gateway runs.
 //! `PUT /v1/flows/{name}` takes the flow source (YAML, or JSON) as the
 //! body; it is parsed and validated exactly as at start-up and taken only
-//! when it has no errors (400 with every `file:line:col: message`
-//! otherwise). Calls already running keep the version they started with.
+//! when it has no errors: otherwise 400 with `error` (every
+//! `file:line:col: message`, one per line) and `diagnostics`, the same as a
+//! JSON list of `{file, line, column, severity, message}` for editors and
+//! CI. Calls already running keep the version they started with.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -33,6 +36,40 @@ pub(crate) struct FlowInfo {
     /// Validation warnings of the version just taken (`PUT` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// The same warnings as structured diagnostics (`PUT` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    diagnostics: Vec<DiagnosticBody>,
+}
+
+/// One finding about a flow source, with its place.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DiagnosticBody {
+    /// The flow's file.
+    file: String,
+    /// 1-based line.
+    line: usize,
+    /// 1-based column.
+    column: usize,
+    /// `error` (the flow is refused) or `warning`.
+    severity: &'static str,
+    /// What is wrong.
+    message: String,
+}
+
+impl From<&dialogs::Diagnostic> for DiagnosticBody {
+    fn from(d: &dialogs::Diagnostic) -> Self {
+        let severity = if d.is_error() { "error" } else { "warning" };
+        DiagnosticBody { file: d.file.clone(), line: d.line, column: d.column, severity, message: d.message.clone() }
+    }
+}
+
+/// A refused flow: the message and every diagnostic.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FlowRejected {
+    /// `flow rejected:` and every `file:line:col: message`, one per line.
+    error: String,
+    /// Every error and warning, in file order.
+    diagnostics: Vec<DiagnosticBody>,
 }
 
 /// Every loaded flow.
@@ -41,7 +78,7 @@ pub(crate) struct FlowList {
     flows: Vec<FlowInfo>,
 }
 
-fn info(path: &std::path::Path, flow: &dialogs::Flow, source: Option<String>, warnings: Vec<String>) -> FlowInfo {
+fn info(path: &std::path::Path, flow: &dialogs::Flow, source: Option<String>, warnings: &[dialogs::Diagnostic]) -> FlowInfo {
     FlowInfo {
         name: flow.name.clone(),
         version: flow.version.clone(),
@@ -49,7 +86,8 @@ fn info(path: &std::path::Path, flow: &dialogs::Flow, source: Option<String>, wa
         path: path.display().to_string(),
         nodes: flow.nodes.len(),
         source,
-        warnings,
+        warnings: warnings.iter().map(ToString::to_string).collect(),
+        diagnostics: warnings.iter().map(DiagnosticBody::from).collect(),
     }
 }
 
@@ -63,7 +101,7 @@ fn flows(s: &ApiState) -> Result<&FlowStore, ApiError> {
     responses((status = 200, body = FlowList), (status = 401, description = "missing or wrong bearer token", body = super::ErrorBody))
 )]
 pub(crate) async fn list_flows(State(s): State<ApiState>) -> Result<Json<FlowList>, ApiError> {
-    let flows = flows(&s)?.list().iter().map(|(p, f)| info(p, f, None, Vec::new())).collect();
+    let flows = flows(&s)?.list().iter().map(|(p, f)| info(p, f, None, &[])).collect();
     Ok(Json(FlowList { flows }))
 }
 
@@ -80,7 +118,7 @@ pub(crate) async fn list_flows(State(s): State<ApiState>) -> Result<Json<FlowLis
 pub(crate) async fn get_flow(State(s): State<ApiState>, ApiPath(name): ApiPath<String>) -> Result<Json<FlowInfo>, ApiError> {
     let (path, flow) = flows(&s)?.find(&name).ok_or_else(|| ApiError::not_found(format!("no flow named {name:?}")))?;
     let source = tokio::fs::read_to_string(&path).await.ok();
-    Ok(Json(info(&path, &flow, source, Vec::new())))
+    Ok(Json(info(&path, &flow, source, &[])))
 }
 
 /// Validates and takes a new version of a flow (or a new flow).
@@ -91,7 +129,7 @@ pub(crate) async fn get_flow(State(s): State<ApiState>, ApiPath(name): ApiPath<S
     responses(
         (status = 200, description = "replaced", body = FlowInfo),
         (status = 201, description = "created", body = FlowInfo),
-        (status = 400, description = "not a valid flow: every diagnostic as file:line:col: message", body = super::ErrorBody),
+        (status = 400, description = "not a valid flow: `error` has every diagnostic as file:line:col: message, `diagnostics` the same as a list", body = FlowRejected),
         (status = 401, description = "missing or wrong bearer token", body = super::ErrorBody),
     )
 )]
@@ -99,19 +137,24 @@ pub(crate) async fn put_flow(
     State(s): State<ApiState>,
     ApiPath(name): ApiPath<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<FlowInfo>), ApiError> {
-    let store = flows(&s)?;
-    let source = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the flow source must be UTF-8"))?;
+) -> Result<(StatusCode, Json<FlowInfo>), Response> {
+    let store = flows(&s).map_err(IntoResponse::into_response)?;
+    let source = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the flow source must be UTF-8").into_response())?;
     match store.replace(&name, source) {
         Ok(r) => {
             tracing::info!(flow = %name, version = %r.flow.version, path = %r.path.display(), "flow replaced");
             let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok((status, Json(info(&r.path, &r.flow, Some(source.to_string()), r.warnings))))
+            Ok((status, Json(info(&r.path, &r.flow, Some(source.to_string()), &r.warnings))))
         }
         Err(e @ FlowLoadError::Write { .. }) => {
             tracing::error!(error = %e, "flow not saved");
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
         }
-        Err(e) => Err(ApiError::bad_request(format!("flow rejected:\n{e}"))),
+        Err(FlowLoadError::Invalid(diagnostics)) => {
+            let error = format!("flow rejected:\n{}", FlowLoadError::Invalid(diagnostics.clone()));
+            let diagnostics = diagnostics.iter().map(DiagnosticBody::from).collect();
+            Err((StatusCode::BAD_REQUEST, Json(FlowRejected { error, diagnostics })).into_response())
+        }
+        Err(e) => Err(ApiError::bad_request(format!("flow rejected:\n{e}")).into_response()),
     }
 }

@@ -86,7 +86,7 @@ impl CallSettings {
             complete_timeout_ms: cfg.speech.complete_timeout_ms,
             final_timeout: Duration::from_millis(cfg.speech.final_timeout_ms.max(1)),
             agent_uri: cfg.transfer.agent_uri.clone(),
-            pinned_time: cfg.flows.pinned_time.as_deref().and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
+            pinned_time: cfg.flows.pinned_time.as_deref().and_then(|t| dialogs::parse_timestamp(t).ok()),
             speech,
         }
     }
