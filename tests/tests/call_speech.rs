@@ -143,10 +143,13 @@ fn saying_sales_in_the_demo_menu_reaches_the_sales_node() {
 }
 
 /// The OpenAI-compatible adapter with a real model behind it
-/// (scripts/whisper_server.py: faster-whisper, Whisper tiny.en).
+/// (scripts/whisper_server.py: faster-whisper, Whisper tiny.en). The
+/// model's decode on a busy 2-core box can take seconds, so the final's
+/// deadline (`final_timeout_ms`, covered by the call core's tests) is as
+/// long as the adapter's own timeout here: this test is about the words.
 fn whisper_tables(server: &WhisperServer) -> String {
     format!(
-        "[speech]\nasr = \"openai\"\n[speech.openai]\nurl = \"http://{}/v1\"\nmodel = \"tiny.en\"\nhints = true\ntimeout = \"30s\"\n",
+        "[speech]\nasr = \"openai\"\nfinal_timeout_ms = 30000\n[speech.openai]\nurl = \"http://{}/v1\"\nmodel = \"tiny.en\"\nhints = true\ntimeout = \"30s\"\n",
         server.addr
     )
 }
