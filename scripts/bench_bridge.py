@@ -96,43 +96,45 @@ def scenario(work, name, **subs):
 
 
 def relay_latency(pcap):
-    """Delays (ms) between a packet into the gateway and the same payload
-    out of it on the paired leg (PCMU<->PCMU calls)."""
+    """Delays (ms) between a packet into the gateway and the same packet out
+    of it on the other leg (PCMU<->PCMU calls: the payload is untouched).
+
+    While bridged, every packet a leg sends is a relayed one, in order, so
+    the n-th packet into the gateway on one leg is the (n+k)-th out of it on
+    the other. Streams are paired, and k found, by where their payload
+    sequences line up; each packet's delay is then taken from its own match,
+    not from whichever identical payload (speech repeats) comes next."""
     into, out_of = {}, {}
     for t, sport, dport, rtp, payload in bl.read_pcap_full(pcap):
         if len(rtp) < 12 or rtp[1] & 0x7F != 0 or len(payload) < 80:
             continue
         key = bytes(payload[:80])
-        if key.count(0xFF) > 60:  # near silence: the same bytes everywhere
-            continue
         if bl.RTP_LO <= dport <= bl.RTP_HI and not bl.RTP_LO <= sport <= bl.RTP_HI:
             into.setdefault(dport, []).append((t, key))
         elif bl.RTP_LO <= sport <= bl.RTP_HI:
             out_of.setdefault(sport, []).append((t, key))
-    by_key = {}
+    first_seen = {}
     for port, pkts in out_of.items():
-        for t, key in pkts:
-            by_key.setdefault(key, []).append((t, port))
-    # Pair each inbound stream with the outbound stream that carries most of its payloads.
+        for i, (t, key) in enumerate(pkts):
+            first_seen.setdefault(key, []).append((port, i))
     delays = []
     for port, pkts in into.items():
+        # Candidate (partner, offset) pairs from distinctive payloads.
         votes = {}
-        for t, key in pkts:
-            for t2, p2 in by_key.get(key, []):
-                if 0 <= t2 - t < 0.05:
-                    votes[p2] = votes.get(p2, 0) + 1
+        for n, (t, key) in enumerate(pkts):
+            if key.count(key[0]) > 60:  # silence-like: no information
+                continue
+            for p2, i in first_seen.get(key, []):
+                votes[(p2, i - n)] = votes.get((p2, i - n), 0) + 1
         if not votes:
             continue
-        partner = max(votes, key=votes.get)
-        if votes[partner] < len(pkts) // 2:
-            continue
-        outs = {}
-        for t2, key in out_of[partner]:
-            outs.setdefault(key, []).append(t2)
-        for t, key in pkts:
-            later = [t2 for t2 in outs.get(key, []) if 0 <= t2 - t < 0.05]
-            if later:
-                delays.append((min(later) - t) * 1000.0)
+        (partner, k), count = max(votes.items(), key=lambda kv: kv[1])
+        outs = out_of[partner]
+        matched = [(outs[n + k][0] - t) * 1000.0 for n, (t, key) in enumerate(pkts)
+                   if 0 <= n + k < len(outs) and outs[n + k][1] == key]
+        if count < 10 or len(matched) < len(pkts) // 2:
+            continue  # not a same-codec pair (the PCMA calls are transcoded)
+        delays.extend(d for d in matched if d >= 0)
     return delays
 
 
