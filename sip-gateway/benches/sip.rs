@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rsip::SipMessage;
 use sip_gateway::sip::sdp;
-use sip_gateway::sip::wire::{parse_message, serialize};
 use sip_gateway::sip::transaction::TransactionKey;
+use sip_gateway::sip::wire::{parse_message, serialize};
 
 const SDP_OFFER: &str = "v=0\r\n\
 o=carrier 2890844526 2890844526 IN IP4 198.51.100.7\r\n\
