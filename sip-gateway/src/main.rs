@@ -128,7 +128,7 @@ fn validate(paths: &[PathBuf], opts: &dialogs::ValidateOptions, json: bool, stri
             }],
         };
         let errors = diagnostics.iter().any(dialogs::Diagnostic::is_error);
-        let ok = !errors && !(strict && !diagnostics.is_empty());
+        let ok = !errors && (!strict || diagnostics.is_empty());
         failed |= !ok;
         if json {
             let list: Vec<serde_json::Value> = diagnostics
