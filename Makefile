@@ -15,13 +15,22 @@ build: deps
 run: build
 	$(CARGO) run -p sip-gateway --bin centralita -- run
 
-# Every test: unit tests of each crate and the end-to-end tests with SIPp.
+# Every test: unit, integration and end-to-end tests (SIPp) of every crate,
+# every target built (benches run once in criterion's test mode, examples
+# compiled), the doc tests, then fmt and clippy. --no-fail-fast and the
+# status variable: one failing crate or step never hides the others' results.
+# The store tests need PostgreSQL (installed by `deps`); nothing here sets
+# CENTRALITA_TEST_SKIP_PG.
 test: build
-	$(CARGO) test --workspace
+	@status=0; \
+	$(CARGO) test --workspace --all-targets --no-fail-fast || status=1; \
+	$(CARGO) test --workspace --doc --no-fail-fast || status=1; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	exit $$status
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Micro-benchmarks (criterion) and the SIPp load harness (BENCHMARKS.md).
 bench:

@@ -68,6 +68,12 @@ async fn filters_combine() {
     assert_eq!(ids(&v), ["c10", "c08", "c06", "c04", "c02", "c00"]);
     let (_, v) = api.get("/v1/calls?outcome=transferred").await;
     assert_eq!(ids(&v), ["c09", "c06", "c03", "c00"]);
+    // The metrics' old word for `abandoned` is still understood.
+    call(&api.store, "ab1", "+5493510000009", "sales", T0 - 60_000, Some((T0 - 30_000, Outcome::Abandoned))).await;
+    for word in ["abandoned", "caller_hangup"] {
+        let (_, v) = api.get(&format!("/v1/calls?outcome={word}")).await;
+        assert_eq!(ids(&v), ["ab1"], "{word}");
+    }
     let (_, v) = api.get("/v1/calls?caller=%2B549351000001").await;
     assert_eq!(ids(&v), ["c10", "c07", "c04", "c01"]);
     // from inclusive, to exclusive; RFC 3339 with an offset and Unix ms mix.

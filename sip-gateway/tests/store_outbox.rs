@@ -1,7 +1,9 @@
 //! The outbox on SQLite and PostgreSQL: business events are idempotent and
 //! enqueue their delivery in the same transaction; due rows come out in
 //! schedule order; failures back off 1 s, 2 s, 4 s … 10 min; the last
-//! allowed failure dead-letters the row, which is kept.
+//! allowed failure dead-letters the row, which is kept. Do-not-call and
+//! consent look-ups by an E.164 number also find rows written under the
+//! spelling without `+` (before numbers were normalised, issue #13).
 
 #[path = "store_common.rs"]
 mod common;
@@ -108,7 +110,33 @@ async fn backoff_then_dead_letter(s: &Store) {
     assert_eq!(s.outbox_failed("no-such-id", now, "x").await.unwrap(), OutboxRetry::NotPending);
 }
 
+async fn e164_lookups_match_older_spellings(s: &Store) {
+    let call = NewCall {
+        id: "c-consent".into(),
+        sip_call_id: "c-consent@y".into(),
+        caller: "5493510000009".into(),
+        called: "5550100".into(),
+        flow: "demo".into(),
+        flow_version: "v1".into(),
+        direction: Direction::Inbound,
+        started_at: NOW,
+        ab_variant: None,
+    };
+    s.insert_call(call).await.unwrap();
+    let consent =
+        Consent { call_id: "c-consent".into(), caller: "5493510000009".into(), purpose: "marketing".into(), granted: true, at: NOW };
+    s.add_consent(consent).await.unwrap();
+    assert_eq!(s.consent_granted("+5493510000009", "marketing").await.unwrap(), Some(true));
+    assert_eq!(s.consent_granted("+5493510000008", "marketing").await.unwrap(), None);
+    s.dnc_add("5557777", "before E.164", NOW).await.unwrap();
+    assert!(s.dnc_contains("+5557777").await.unwrap() && s.dnc_contains("5557777").await.unwrap());
+    assert!(!s.dnc_contains("+15557777").await.unwrap());
+    assert!(s.dnc_remove("+5557777").await.unwrap());
+    assert!(!s.dnc_contains("5557777").await.unwrap());
+}
+
 async fn check(s: &Store) {
+    e164_lookups_match_older_spellings(s).await;
     events_enqueue_once(s).await;
     due_order_and_idempotent_enqueue(s).await;
     backoff_then_dead_letter(s).await;

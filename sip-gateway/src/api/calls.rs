@@ -30,7 +30,7 @@ pub(crate) struct CallsQuery {
     to: Option<String>,
     /// The flow: its `flow:` name (`demo`) or its file path (`flows/demo.yaml`); either finds the calls of that flow.
     flow: Option<String>,
-    /// How the call ended.
+    /// How the call ended (`caller_hangup` and `shutdown`, the metrics' old words, mean `abandoned` and `interrupted`).
     #[param(value_type = Option<schema::Outcome>)]
     outcome: Option<String>,
     /// The caller's number, normalised to E.164 like stored numbers (`+54 351…`, `0054351…` find the same calls).
@@ -54,7 +54,13 @@ impl CallsQuery {
         let outcome = self
             .outcome
             .map(|o| {
-                serde_json::from_value::<Outcome>(serde_json::Value::String(o.clone())).map_err(|_| {
+                // The metrics' old words for the same outcomes are accepted too.
+                let word = match o.as_str() {
+                    "caller_hangup" => "abandoned",
+                    "shutdown" => "interrupted",
+                    other => other,
+                };
+                serde_json::from_value::<Outcome>(serde_json::Value::String(word.into())).map_err(|_| {
                     ApiError::bad_request(format!(
                         "`outcome` must be one of completed, transferred, abandoned, failed, interrupted, no_answer, busy; not {o:?}"
                     ))

@@ -497,6 +497,19 @@ impl Endpoint {
                     self.respond(key, make_response(&req, StatusCode::LoopDetected, Some(&headers::new_tag())), now);
                     return;
                 }
+                if !accepts_sdp(&req) {
+                    // Our answer is SDP; the caller accepts no such body (§21.4.7,
+                    // RFC 4475 §3.3.15 sdp01: 406 with a Warning 399).
+                    let mut r = make_response(
+                        &req,
+                        status_with_reason(406, "Not Acceptable (answers are application/sdp)"),
+                        Some(&headers::new_tag()),
+                    );
+                    let text = "399 centralita \"the answer is application/sdp, which the Accept header excludes\"";
+                    r.headers.push(Header::Warning(rsip::headers::Warning::new(text)));
+                    self.respond(key, r, now);
+                    return;
+                }
                 if self.draining.is_some() {
                     // §21.5.4: tell the trunk to try elsewhere.
                     let mut r =
@@ -713,6 +726,27 @@ fn s_send_silently(s: Option<&mut ServerInvite>, response: Response, now: Instan
     }
 }
 
+/// Whether the Accept headers of `req` (if any) admit an application/sdp
+/// body (§20.1: none means application/sdp; an empty one, nothing).
+fn accepts_sdp(req: &Request) -> bool {
+    let mut ranges = req
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::Accept(a) => Some(a.value()),
+            Header::Other(n, v) if n.eq_ignore_ascii_case("Accept") => Some(v.as_str()),
+            _ => None,
+        })
+        .peekable();
+    if ranges.peek().is_none() {
+        return true;
+    }
+    ranges.flat_map(|v| v.split(',')).any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        matches!(media.as_str(), "application/sdp" | "application/*" | "*/*")
+    })
+}
+
 /// §8.2.6 / §16.3: Max-Forwards 0 on a request for us is 483.
 fn check_max_forwards(req: &Request) -> Result<(), StatusCode> {
     use rsip::headers::UntypedHeader;
@@ -763,5 +797,27 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite_with(accept: &str) -> Request {
+        let raw = format!("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n{accept}Content-Length: 0\r\n\r\n");
+        match wire::parse_message(raw.as_bytes()).unwrap() {
+            SipMessage::Request(r) => r,
+            SipMessage::Response(_) => panic!("a request"),
+        }
+    }
+
+    /// RFC 4475 §3.3.15 sdp01: an INVITE that accepts no SDP answer.
+    #[test]
+    fn accept_without_sdp_is_not_acceptable() {
+        assert!(accepts_sdp(&invite_with("")));
+        assert!(accepts_sdp(&invite_with("Accept: application/sdp;level=1, text/plain\r\n")));
+        assert!(accepts_sdp(&invite_with("Accept: */*\r\n")));
+        assert!(!accepts_sdp(&invite_with("Accept: text/nobodyKnowsThis\r\n")));
     }
 }

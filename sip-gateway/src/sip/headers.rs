@@ -18,6 +18,8 @@ pub enum HeaderError {
     Malformed(&'static str),
     #[error("CSeq method {cseq} does not match request method {method}")]
     CSeqMismatch { cseq: String, method: String },
+    #[error("more than one {0} header")]
+    Duplicate(&'static str),
 }
 
 fn headers_of(msg: &SipMessage) -> &rsip::Headers {
@@ -172,10 +174,29 @@ pub fn to_tag(headers: &rsip::Headers) -> Option<String> {
     })
 }
 
-/// RFC 3261 §8.1.1 mandatory headers of a request, and CSeq method match
+/// RFC 3261 §8.1.1 mandatory headers of a request, each once (§7.3.1: only
+/// comma-list headers may repeat; RFC 4475 §3.3.8 multi01), every Via
+/// well-formed (§20.42; RFC 4475 §3.1.2.1 badinv01), and CSeq method match
 /// (§8.2.2 fails such requests with 400).
 pub fn check_request(req: &Request) -> Result<(), HeaderError> {
     let h = &req.headers;
+    let count = |f: fn(&Header) -> bool| h.iter().filter(|x| f(x)).count();
+    for (name, n) in [
+        ("From", count(|x| matches!(x, Header::From(_)))),
+        ("To", count(|x| matches!(x, Header::To(_)))),
+        ("Call-ID", count(|x| matches!(x, Header::CallId(_)))),
+        ("CSeq", count(|x| matches!(x, Header::CSeq(_)))),
+        ("Max-Forwards", count(|x| matches!(x, Header::MaxForwards(_)))),
+    ] {
+        if n > 1 {
+            return Err(HeaderError::Duplicate(name));
+        }
+    }
+    for via in h.iter().filter_map(|x| if let Header::Via(v) = x { Some(v.value()) } else { None }) {
+        if !via_well_formed(via) {
+            return Err(HeaderError::Malformed("Via"));
+        }
+    }
     if !h.iter().any(|h| matches!(h, Header::From(_))) {
         return Err(HeaderError::Missing("From"));
     }
@@ -193,6 +214,42 @@ pub fn check_request(req: &Request) -> Result<(), HeaderError> {
         return Err(HeaderError::CSeqMismatch { cseq: method.to_string(), method: req.method.to_string() });
     }
     Ok(())
+}
+
+/// §20.42 / §25.1: `via-parm *(COMMA via-parm)`, each `protocol-name "/"
+/// version "/" transport LWS sent-by *(SEMI via-params)` with no empty
+/// value, parameter name or (unquoted) parameter value. Expects the LWS
+/// around separators already removed (wire.rs does).
+fn via_well_formed(line: &str) -> bool {
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
+    split_values(line).into_iter().all(|parm| {
+        let mut parts = parm.split(';');
+        let Some((protocol, sent_by)) = parts.next().and_then(|p| p.split_once(' ')) else { return false };
+        let proto: Vec<&str> = protocol.split('/').collect();
+        let sent_by_ok = !sent_by.trim().is_empty() && !sent_by.trim().contains(char::is_whitespace);
+        proto.len() == 3
+            && proto.iter().all(|p| token(p))
+            && sent_by_ok
+            && parts.all(|p| match p.split_once('=') {
+                Some((k, v)) => token(k) && !v.is_empty() && (v.starts_with('"') || !v.contains(char::is_whitespace)),
+                None => token(p),
+            })
+    })
+}
+
+/// The comma-separated values of a header line (outside quotes and <>).
+fn split_values(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    loop {
+        let value = first_value(rest);
+        let consumed = rest.find(value).map_or(rest.len(), |i| i + value.len());
+        out.push(value);
+        match rest[consumed..].find(',') {
+            Some(i) => rest = &rest[consumed + i + 1..],
+            None => return out,
+        }
+    }
 }
 
 /// Builds a response to `req` (§8.2.6): Via, From, To (+ our tag unless it
@@ -293,5 +350,20 @@ mod tests {
         assert_eq!(check_request(&req(&OPT.replace("Call-ID: c1\r\n", ""))), Err(HeaderError::Missing("Call-ID")));
         assert!(matches!(check_request(&req(&OPT.replace("7 OPTIONS", "7 INVITE"))), Err(HeaderError::CSeqMismatch { .. })));
         assert_eq!(cseq(&req(OPT).headers), Some((7, Method::Options)));
+    }
+
+    /// RFC 4475 §3.3.8 multi01 and §3.1.2.1 badinv01.
+    #[test]
+    fn duplicate_single_headers_and_empty_via_params_are_400s() {
+        let dup = OPT.replace("Call-ID: c1\r\n", "Call-ID: c1\r\nCall-ID: c2\r\n");
+        assert_eq!(check_request(&req(&dup)), Err(HeaderError::Duplicate("Call-ID")));
+        let dup = OPT.replace("CSeq: 7 OPTIONS\r\n", "CSeq: 7 OPTIONS\r\nTo: <sip:other@example.net>\r\n");
+        assert_eq!(check_request(&req(&dup)), Err(HeaderError::Duplicate("To")));
+        for via in ["SIP/2.0/UDP 192.0.2.15;;,;,,", "SIP/2.0/UDP 192.0.2.15;branch=", "SIP/2.0 192.0.2.15", "SIP/2.0/UDP 192.0.2.15,"] {
+            let bad = OPT.replace("SIP/2.0/UDP 10.1.1.1:5062;branch=z9hG4bKa;rport, SIP/2.0/UDP 10.9.9.9;branch=z9hG4bKb", via);
+            assert_eq!(check_request(&req(&bad)), Err(HeaderError::Malformed("Via")), "{via}");
+        }
+        let fine = OPT.replace("z9hG4bKb", "z9hG4bKb;received=192.0.2.1;maddr=[::1];x=\"a b\"");
+        assert_eq!(check_request(&req(&fine)), Ok(()));
     }
 }

@@ -174,7 +174,7 @@ async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inb
     if inbound.send(Inbound::TcpOpened { conn, writer: tx }).await.is_err() {
         return;
     }
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if wr.write_all(&bytes).await.is_err() {
                 break;
@@ -215,15 +215,28 @@ async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inb
                     // The stream can no longer be framed (§18.3): answer if we
                     // can, then close it.
                     warn!(%remote, error = %e, "tcp framing error; closing");
-                    crate::metrics::metrics().sip_malformed.inc();
+                    if let Some(resp) = reject_malformed(&buf, &e) {
+                        let _ = own_writer.send(resp).await;
+                    }
                     break 'read;
                 }
             }
         }
     }
+    // Responses to the requests read so far may still be on their way (the
+    // endpoint has not handled them yet): the endpoint handles TcpClosed
+    // after them, then drops its sender, and the writer ends once it has
+    // written everything queued (RFC 4475 §3.1.1.8 dblreq over TCP: the
+    // REGISTER is answered before a framing error closes the connection).
+    drop(own_writer);
     let _ = inbound.send(Inbound::TcpClosed { conn }).await;
-    writer.abort();
+    if tokio::time::timeout(TCP_CLOSE_GRACE, &mut writer).await.is_err() {
+        writer.abort(); // a peer that does not read
+    }
 }
+
+/// How long a closing TCP connection may take to write its last responses.
+const TCP_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Builds a 400 for an unparsable request that still carries a Via, by
 /// copying its raw Via/From/To/Call-ID/CSeq lines (§8.2.6). Responses and
@@ -240,14 +253,17 @@ pub fn reject_malformed(raw: &[u8], err: &WireError) -> Option<Vec<u8>> {
     let copied: Vec<&str> = lines.filter(|l| l.split_once(':').is_some_and(|(n, _)| keep(n))).collect();
     let has_via =
         copied.iter().any(|l| l.split_once(':').is_some_and(|(n, _)| matches!(n.trim().to_ascii_lowercase().as_str(), "via" | "v")));
-    if start.starts_with("SIP/") || !has_via || start.split_whitespace().count() != 3 {
+    // A Request-URI with whitespace in it (RFC 4475 lwsruri) has more than
+    // three tokens: still a request we can answer, by method and version.
+    let tokens: Vec<&str> = start.split_whitespace().collect();
+    let versioned = tokens.last().is_some_and(|v| v.to_ascii_uppercase().starts_with("SIP/"));
+    if start.starts_with("SIP/") || !has_via || tokens.len() < 3 || (tokens.len() > 3 && !versioned) {
         crate::metrics::metrics().sip_dropped.inc();
         debug!(error = %err, "dropped unparsable message without a usable Via");
         return None;
     }
     crate::metrics::metrics().sip_malformed.inc();
-    let mut parts = start.split_whitespace();
-    let (method, uri, version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (method, uri, version) = (tokens[0], tokens[1], tokens[tokens.len() - 1]);
     let scheme = uri.split(':').next().unwrap_or("").to_ascii_lowercase();
     let mut out = if !version.eq_ignore_ascii_case("SIP/2.0") {
         // §8.2 / §21.5.7 (RFC 4475 §3.1.2.16 badvers).
@@ -304,6 +320,37 @@ mod tests {
             let resp = String::from_utf8(reject_malformed(raw, &err).unwrap()).unwrap();
             assert!(resp.starts_with(want), "{resp}");
         }
+    }
+
+    /// RFC 4475 §3.1.1.8 dblreq over TCP: a request, then bytes that cannot
+    /// be framed. The request's answer is written before the close, even
+    /// when the endpoint gets to it only after the connection has failed.
+    #[tokio::test]
+    async fn a_framing_error_closes_tcp_only_after_earlier_answers() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut transports = Transports::bind(&[ListenSpec::Tcp("127.0.0.1:0".parse().unwrap())], tx).await.unwrap();
+        let mut client = TcpStream::connect(transports.tcp[0]).await.unwrap();
+        let register = "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKdbl\r\nTo: <sip:a@b>\r\nFrom: <sip:a@b>;tag=1\r\nCall-ID: dbl\r\nCSeq: 8 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        let broken = "INVITE sip:joe@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKx\r\nContent-Length: 4\r\nContent-Length: 9\r\n\r\n";
+        client.write_all(format!("{register}{broken}").as_bytes()).await.unwrap();
+        // A slow endpoint: it answers the REGISTER only once the connection
+        // has already been reported closed.
+        let Some(Inbound::TcpOpened { conn, writer }) = rx.recv().await else { panic!("no TcpOpened") };
+        transports.tcp_opened(conn, writer);
+        let Some(Inbound::Message { flow, .. }) = rx.recv().await else { panic!("the REGISTER was not framed") };
+        let Some(Inbound::TcpClosed { conn: closed }) = rx.recv().await else { panic!("the framing error did not close") };
+        // Let the connection task run on past its report (on this
+        // single-threaded runtime), as a busy endpoint would.
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+        assert!(transports.send(flow, b"SIP/2.0 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n".to_vec()));
+        transports.tcp_closed(closed);
+        let mut got = String::new();
+        tokio::time::timeout(std::time::Duration::from_secs(5), client.read_to_string(&mut got)).await.unwrap().unwrap();
+        assert!(got.starts_with("SIP/2.0 400 Bad Request (bad Content-Length"), "the framing error is answered first: {got:?}");
+        assert!(got.contains("SIP/2.0 405 Method Not Allowed"), "the REGISTER's answer is written before the close: {got:?}");
     }
 
     #[test]

@@ -5,6 +5,16 @@
 //! of a TCP byte stream by Content-Length (§18.3), cutting a UDP body to its
 //! Content-Length, and turning any parser panic into an error so bad input
 //! can never take the gateway down.
+//!
+//! Before rsip sees a message it is normalised where RFC 3261's grammar is
+//! wider than rsip's (RFC 4475 torture cases): LWS around the separators of
+//! Via (`SIP / 2.0 / UDP host ; branch = x`, §20.42 and §25.1, RFC 4475
+//! §3.1.1.1 wsinv) is removed, and a `;` in the Request-URI's user part
+//! (legal, §25.1 user-unreserved; RFC 4475 §3.1.1.9 semiuri) is escaped so
+//! it is not taken for a URI parameter. What the grammar forbids is an
+//! error: a Request-URI with whitespace in it (the start line is exactly
+//! three tokens separated by single spaces, §7.1; RFC 4475 §3.1.2.8
+//! lwsruri) and more than one Content-Length (RFC 4475 §3.3.9 mcl01).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -28,6 +38,8 @@ pub enum WireError {
     NotUtf8,
     #[error("unparsable SIP message: {0}")]
     Syntax(String),
+    #[error("whitespace inside the Request-URI")]
+    SpaceInRequestUri,
 }
 
 /// RFC 3261 §7.3.3 compact forms, plus RFC 3515 (r, b) and RFC 3265 (o, u).
@@ -78,7 +90,68 @@ fn split_header_block(head: &str) -> HeaderBlock {
             headers.push((line.trim().to_string(), String::new()));
         }
     }
+    for (name, value) in &mut headers {
+        if name.eq_ignore_ascii_case("Via") {
+            *value = normalize_via(value);
+        }
+    }
     HeaderBlock { start_line, headers }
+}
+
+/// Removes the LWS RFC 3261 allows around Via's separators (SLASH, SEMI,
+/// EQUAL, COMMA, COLON: §25.1) and squeezes the one required between the
+/// sent-protocol and the sent-by: `SIP / 2.0 / UDP  h ; branch = x` is
+/// `SIP/2.0/UDP h;branch=x`. Quoted strings are kept as they are.
+fn normalize_via(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut pending_space = false;
+    let mut quoted = false;
+    let mut chars = value.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            out.push(c);
+            match c {
+                '\\' => out.extend(chars.next()),
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c.is_whitespace() {
+            pending_space = true;
+            continue;
+        }
+        let separator = matches!(c, '/' | ';' | '=' | ',' | ':');
+        let after_separator = out.ends_with(['/', ';', '=', ',', ':']);
+        if pending_space && !separator && !after_separator && !out.is_empty() {
+            out.push(' ');
+        }
+        pending_space = false;
+        quoted = c == '"';
+        out.push(c);
+    }
+    out
+}
+
+/// Checks a request's start line (§7.1: `Method SP Request-URI SP
+/// SIP-Version`, no whitespace inside the URI) and escapes `;` in the
+/// Request-URI's user part, which rsip would take for a parameter.
+fn normalize_request_line(line: &str) -> Result<String, WireError> {
+    if line.starts_with("SIP/") {
+        return Ok(line.to_string()); // a status line
+    }
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    if tokens.len() > 3 && tokens.last().is_some_and(|v| v.to_ascii_uppercase().starts_with("SIP/")) {
+        return Err(WireError::SpaceInRequestUri);
+    }
+    let [method, uri, version] = tokens[..] else { return Ok(line.to_string()) };
+    let escaped = match (uri.find(':'), uri.find('@')) {
+        (Some(colon), Some(at)) if colon < at && uri[colon..at].contains(';') => {
+            format!("{}{}{}", &uri[..colon], uri[colon..at].replace(';', "%3B"), &uri[at..])
+        }
+        _ => return Ok(line.to_string()),
+    };
+    Ok(format!("{method} {escaped} {version}"))
 }
 
 fn find_header_end(buf: &[u8]) -> Option<(usize, usize)> {
@@ -89,7 +162,13 @@ fn find_header_end(buf: &[u8]) -> Option<(usize, usize)> {
 }
 
 fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, WireError> {
-    match headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("Content-Length")) {
+    let mut values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("Content-Length"));
+    let first = values.next();
+    if values.next().is_some() {
+        // Which one frames the message? Neither can be trusted (RFC 4475 mcl01).
+        return Err(WireError::BadContentLength("more than one Content-Length".into()));
+    }
+    match first {
         None => Ok(None),
         Some((_, v)) => v.trim().parse::<usize>().map(Some).map_err(|_| WireError::BadContentLength(v.clone())),
     }
@@ -138,8 +217,9 @@ pub fn parse_message(raw: &[u8]) -> Result<SipMessage, WireError> {
         Some(n) => n,
         None => available,
     };
+    let start_line = normalize_request_line(&block.start_line)?;
     let mut text = String::with_capacity(head.len() + 64);
-    text.push_str(&block.start_line);
+    text.push_str(&start_line);
     text.push_str("\r\n");
     for (name, value) in &block.headers {
         text.push_str(name);
@@ -203,6 +283,38 @@ mod tests {
         assert_eq!(frame_stream(m.as_bytes()).unwrap(), Some(m.len()));
         let no_len = "OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/TCP h\r\n\r\n";
         assert!(frame_stream(no_len.as_bytes()).is_err());
+    }
+
+    /// RFC 4475 §3.1.1.1 wsinv: LWS around every separator of Via.
+    #[test]
+    fn whitespace_inside_via_is_normalised() {
+        let m = "INVITE sip:a@b SIP/2.0\r\nVia  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\nv:  SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8  ,\r\n SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239\r\nf: <sip:a@b>;tag=1\r\nt: <sip:a@b>\r\ni: c\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n";
+        let SipMessage::Request(req) = parse_message(m.as_bytes()).unwrap() else { panic!() };
+        let text = req.to_string();
+        assert!(text.contains("Via: SIP/2.0/UDP 192.0.2.2;branch=390skdjuw\r\n"), "{text}");
+        assert!(
+            text.contains("Via: SIP/2.0/TCP spindle.example.com;branch=z9hG4bK9ikj8,SIP/2.0/UDP 192.168.255.111;branch=z9hG4bK30239\r\n"),
+            "{text}"
+        );
+        assert_eq!(normalize_via(r#"SIP/2.0/UDP h;x="a  b" ; y"#), r#"SIP/2.0/UDP h;x="a  b";y"#);
+    }
+
+    /// RFC 4475 §3.1.2.8 lwsruri and §3.1.1.9 semiuri.
+    #[test]
+    fn request_uri_whitespace_is_an_error_and_a_semicolon_user_is_kept() {
+        let lws = INVITE.replace("sip:bob@example.com SIP/2.0", "sip:bob@example.com; lr SIP/2.0");
+        assert_eq!(parse_message(lws.as_bytes()).unwrap_err(), WireError::SpaceInRequestUri);
+        let semi = INVITE.replace("INVITE sip:bob@example.com", "INVITE sip:user;par=u%40example.net@example.com");
+        let SipMessage::Request(req) = parse_message(semi.as_bytes()).unwrap() else { panic!() };
+        assert_eq!(req.uri.to_string(), "sip:user%3Bpar=u%40example.net@example.com");
+    }
+
+    /// RFC 4475 §3.3.9 mcl01: two Content-Lengths frame nothing.
+    #[test]
+    fn two_content_lengths_are_an_error() {
+        let m = INVITE.replace("l: 4\r\n", "l: 4\r\nContent-Length: 9\r\n");
+        assert!(matches!(parse_message(m.as_bytes()), Err(WireError::BadContentLength(_))));
+        assert!(matches!(frame_stream(m.as_bytes()), Err(WireError::BadContentLength(_))));
     }
 
     #[test]

@@ -174,14 +174,18 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The latest consent answer of `caller` for `purpose` (None: never asked).
+    /// The latest consent answer of `caller` for `purpose` (None: never
+    /// asked). An E.164 `+…` caller also matches consents recorded under its
+    /// spelling without the `+` (callers as signalled, before normalisation).
     pub async fn consent_granted(&self, caller: &str, purpose: &str) -> Result<Option<bool>> {
-        let granted: Option<i64> =
-            sqlx::query_scalar("SELECT granted FROM consents WHERE caller = $1 AND purpose = $2 ORDER BY at DESC, id DESC LIMIT 1")
-                .bind(caller)
-                .bind(purpose)
-                .fetch_optional(self.pool())
-                .await?;
+        let granted: Option<i64> = sqlx::query_scalar(
+            "SELECT granted FROM consents WHERE (caller = $1 OR caller = $3) AND purpose = $2 ORDER BY at DESC, id DESC LIMIT 1",
+        )
+        .bind(caller)
+        .bind(purpose)
+        .bind(legacy_spelling(caller))
+        .fetch_optional(self.pool())
+        .await?;
         Ok(granted.map(|g| g != 0))
     }
 
