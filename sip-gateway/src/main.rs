@@ -262,6 +262,7 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let udp_listener = transports.udp.first().map(|(addr, _)| (0, *addr));
     let dialer = sip_gateway::call::outbound::Dialer::new(shared.clone(), cmd_tx.clone(), store.clone(), udp_listener);
     let state = sip_gateway::api::ApiState::new(registry, cfg.api.token.clone(), Some(store.clone()))
+        .with_config(&cfg)
         .with_dialer(dialer)
         .with_flows(shared.flows.clone());
     let app = sip_gateway::api::router(state);

@@ -52,6 +52,8 @@ pub struct Metrics {
     pub rtp_packets_sent: Counter,
     pub rtp_packets_received: Counter,
     pub rtp_packets_lost: Counter,
+    pub rtp_packets_rejected: Counter,
+    pub media_leg_failures: Counter,
     /// Each call's received-audio interarrival jitter at its end (RFC 3550).
     pub rtp_jitter_seconds: Histogram,
     /// 20 ms frames of streamed prompts padded with silence (TTS too slow).
@@ -86,6 +88,8 @@ impl Metrics {
             rtp_packets_sent: Counter::default(),
             rtp_packets_received: Counter::default(),
             rtp_packets_lost: Counter::default(),
+            rtp_packets_rejected: Counter::default(),
+            media_leg_failures: Counter::default(),
             rtp_jitter_seconds: Histogram::new([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]),
             prompt_underruns: Counter::default(),
             dtmf_digits: Family::default(),
@@ -111,6 +115,16 @@ impl Metrics {
         registry.register("rtp_packets_sent", "RTP packets sent (counted at call end)", m.rtp_packets_sent.clone());
         registry.register("rtp_packets_received", "RTP packets received (counted at call end)", m.rtp_packets_received.clone());
         registry.register("rtp_packets_lost", "RTP packets lost per RFC 3550 A.3 (counted at call end)", m.rtp_packets_lost.clone());
+        registry.register(
+            "rtp_packets_rejected",
+            "RTP packets from a source the leg would not latch to (strict RTP; counted at call end)",
+            m.rtp_packets_rejected.clone(),
+        );
+        registry.register(
+            "media_leg_failures",
+            "Call legs whose media processing failed and were ended alone",
+            m.media_leg_failures.clone(),
+        );
         registry.register(
             "rtp_jitter_seconds",
             "Interarrival jitter of each call's received audio at its end (RFC 3550 6.4.1)",

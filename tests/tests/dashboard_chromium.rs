@@ -188,7 +188,7 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     let api_frt = now["total"]["first_response_avg_ms"].as_f64().expect("a measured first response");
     assert!(frt > 0.0 && (frt - api_frt).abs() < 1e-6, "tile {frt} ms, API {api_frt} ms");
     assert!(tile_text(&dom, "first_response").ends_with(" ms"), "{}", tile_text(&dom, "first_response"));
-    for kpi in ["handoff", "csat", "nps"] {
+    for kpi in ["handoff", "time_to_agent", "csat", "nps"] {
         assert_eq!(tile_text(&dom, kpi), "—", "{kpi}: nothing to measure in these calls");
         assert_eq!(tile_value(&dom, kpi), "", "{kpi}");
     }
@@ -197,7 +197,7 @@ fn dashboard_shows_the_kpis_of_real_calls_in_chromium() {
     assert_eq!(tile_value(&dom, "revenue_per_conversation"), "EUR:10");
 
     // Per-flow table, A/B section, charts, live and recent calls.
-    assert!(tag(&dom, "data-flow=").contains("demo.yaml"), "{}", tag(&dom, "data-flow="));
+    assert_eq!(tag(&dom, "data-flow="), "<tr data-flow=\"demo\">", "flows by name, as /v1/flows says them");
     assert!(dom.contains("No A/B assignments in this range."), "the demo flow has no experiment");
     assert!(dom.contains(&format!("{CALLS} calls without an A/B assignment.")), "unassigned calls counted");
     for chart in ["calls", "containment", "abandon", "first_response", "conversion"] {

@@ -55,8 +55,12 @@ impl Shared {
         CallSettings::from_config(&self.config, self.recognizer.is_some())
     }
 
-    fn identity(&self, call_id: String, caller: String, called: String, flow_name: String, refer: bool) -> CallIdentity {
-        let flow = self.flows.get(std::path::Path::new(&flow_name));
+    /// Who the call is: `caller` normalised to E.164 where it can be
+    /// (`[numbers]`, issue #13), the flow loaded at `flow_path` and its name.
+    fn identity(&self, call_id: String, caller: String, called: String, flow_path: String, refer: bool) -> CallIdentity {
+        let flow = self.flows.get(std::path::Path::new(&flow_path));
+        let flow_name = flow.as_ref().map_or(flow_path, |f| f.name.clone());
+        let caller = crate::numbers::normalize_or_keep(&caller, &self.config.numbers);
         let context_url = self.config.context_url(&call_id);
         CallIdentity { call_id, caller, called, flow_name, flow, context_url, refer }
     }
@@ -118,6 +122,8 @@ struct CallTask {
     me: mpsc::Sender<CallSignal>,
     rtp_socket: Option<std::net::UdpSocket>,
     media: Option<MediaLeg>,
+    /// The caller's leg after it ended on its own, for its final stats.
+    ended_media: Option<MediaLeg>,
     /// Warm transfer: the agent leg's RTP socket, then its media leg.
     agent_socket: Option<std::net::UdpSocket>,
     agent_media: Option<MediaLeg>,
@@ -142,6 +148,7 @@ impl CallTask {
             me,
             rtp_socket: None,
             media: None,
+            ended_media: None,
             agent_socket: None,
             agent_media: None,
             asr: None,
@@ -203,7 +210,9 @@ impl CallTask {
                 ev = media_events => match ev {
                     Some(ev) => self.core.handle_media(ev, Instant::now()),
                     None => {
-                        self.media = None;
+                        // The leg ended on its own (its shard failed it):
+                        // its final stats still come, in `finish`.
+                        self.ended_media = self.media.take();
                         self.core.handle_media_closed(Instant::now());
                     }
                 },
@@ -418,7 +427,7 @@ impl CallTask {
         if let Some(m) = self.agent_media.take() {
             let _ = m.commands.send(MediaCommand::Close);
         }
-        if let Some(m) = self.media.take() {
+        if let Some(m) = self.media.take().or(self.ended_media.take()) {
             let _ = m.commands.send(MediaCommand::Close);
             match m.finished.await {
                 Ok(stats) => {
@@ -426,6 +435,10 @@ impl CallTask {
                     mx.rtp_packets_sent.inc_by(stats.packets_sent);
                     mx.rtp_packets_received.inc_by(stats.packets_received);
                     mx.rtp_packets_lost.inc_by(stats.lost);
+                    mx.rtp_packets_rejected.inc_by(stats.packets_rejected);
+                    if stats.failed {
+                        mx.media_leg_failures.inc();
+                    }
                     mx.prompt_underruns.inc_by(stats.playback_underruns);
                     if stats.packets_received > 1 {
                         mx.rtp_jitter_seconds.observe(f64::from(stats.jitter_us) / 1e6);

@@ -47,7 +47,7 @@ pub struct OutboundRequest {
 /// Why a call was not placed.
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
-    #[error("`number` must be 3 to 20 digits, optionally with a leading +")]
+    #[error("`number` is not a telephone number (digits, an optional +, separators)")]
     BadNumber,
     #[error("{0} is on the do-not-call list")]
     DoNotCall(String),
@@ -85,11 +85,8 @@ impl Dialer {
     /// Checks the request, then starts the call; returns its Call-ID at
     /// once (the call's progress is in `/v1/calls/{id}`).
     pub async fn dial(&self, req: OutboundRequest) -> Result<String, DialError> {
-        let number = req.number.trim().to_string();
-        let digits = number.strip_prefix('+').unwrap_or(&number);
-        if !(3..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(DialError::BadNumber);
-        }
+        // One spelling for the do-not-call and consent checks (issue #13).
+        let number = crate::numbers::normalize(&req.number, &self.shared.config.numbers).map_err(|_| DialError::BadNumber)?;
         let (flow_path, flow) = self.flow(req.flow.as_deref())?;
         if self.store.dnc_contains(&number).await? {
             return Err(DialError::DoNotCall(number));

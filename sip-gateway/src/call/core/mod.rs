@@ -98,7 +98,8 @@ pub(crate) struct CallIdentity {
     pub(crate) call_id: String,
     pub(crate) caller: String,
     pub(crate) called: String,
-    /// The flow's file path (the store's and registry's `flow`).
+    /// The flow's `flow:` name (the store's, registry's and API's `flow`),
+    /// or its file path when nothing is loaded there.
     pub(crate) flow_name: String,
     /// The loaded flow, None when nothing is loaded for the number.
     pub(crate) flow: Option<Arc<dialogs::Flow>>,
