@@ -180,27 +180,34 @@ fn trunk_with_digest_credentials_challenges_and_admits_the_right_password() {
     assert!(r.starts_with("SIP/2.0 401") && r.contains("WWW-Authenticate: Digest realm=\"centralita\""), "{r}");
 }
 
-/// Points a torture message's top Via at our socket (keeping its branch, if
-/// any, so RFC 2543-style requests stay that way) and makes its media
-/// loopback; everything else is as RFC 4475 wrote it.
+/// Points a torture message's top Via at our socket: its sent-by host
+/// becomes `127.0.0.1:9;rport` and everything else in it (folding, odd
+/// whitespace, its branch or the lack of one, broken parameters) stays as
+/// RFC 4475 wrote it; media becomes loopback.
 fn aimed_at_us(msg: &[u8]) -> Vec<u8> {
     let msg = loopback_media(msg);
     let text = String::from_utf8_lossy(&msg).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut done = false;
-    let lines: Vec<String> = head
-        .split("\r\n")
-        .map(|l| {
-            let name = l.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
-            if !done && (name == "via" || name == "v") {
-                done = true;
-                let branch = l.split(';').find(|p| p.trim().starts_with("branch=")).map(|b| format!(";{}", b.trim())).unwrap_or_default();
-                return format!("Via: SIP/2.0/UDP 127.0.0.1:9{branch};rport");
-            }
-            l.to_string()
-        })
-        .collect();
-    format!("{}\r\n\r\n{body}", lines.join("\r\n")).into_bytes()
+    // The top Via's span: its line and its continuation lines (§7.3.1).
+    let (mut offset, mut span): (usize, Option<(usize, usize)>) = (0, None);
+    for line in head.split("\r\n") {
+        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        match span {
+            None if name == "via" || name == "v" => span = Some((offset, offset + line.len())),
+            Some((start, _)) if line.starts_with([' ', '\t']) => span = Some((start, offset + line.len())),
+            Some(_) => break,
+            None => {}
+        }
+        offset += line.len() + 2;
+    }
+    let (start, end) = span.expect("a Via to aim");
+    let via = &head[start..end];
+    let value = via.find(':').expect("Via:") + 1;
+    let first_param = via[value..].find([';', ',']).map_or(via.len(), |i| value + i);
+    let sent_by_end = value + via[value..first_param].trim_end().len();
+    let sent_by_start = value + via[value..sent_by_end].rfind(char::is_whitespace).map_or(0, |i| i + 1);
+    let aimed = format!("{}127.0.0.1:9;rport{}", &via[..sent_by_start], &via[sent_by_end..]);
+    format!("{}{aimed}{}\r\n\r\n{body}", &head[..start], &head[end..]).into_bytes()
 }
 
 #[test]
@@ -220,6 +227,13 @@ fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
         ("clerr.dat", "400"),      // §3.1.2.10: Content-Length larger than the body
         ("ncl.dat", "400"),        // §3.1.2.11: negative Content-Length
         ("inv2543.dat", "200"),    // §3.4.2: RFC 2543 INVITE is accepted
+        ("wsinv.dat", "481"),      // §3.1.1.1: parsed despite its whitespace; its To tag names no dialog of ours
+        ("semiuri.dat", "200"),    // §3.1.1.9: ';' in the Request-URI user part
+        ("lwsruri.dat", "400"),    // §3.1.2.8: whitespace inside the Request-URI
+        ("badinv01.dat", "400"),   // §3.1.2.1: Via with empty parameters
+        ("multi01.dat", "400"),    // §3.3.8: two Call-IDs, CSeqs, Tos and Froms
+        ("mcl01.dat", "400"),      // §3.3.9: two Content-Lengths
+        ("sdp01.dat", "406"),      // §3.3.15: Accept excludes the SDP answer
     ] {
         let msg = aimed_at_us(&std::fs::read(corpus.join(file)).expect("corpus file"));
         let got = centralita_e2e::udp_until_final(gw.sip_udp, &msg, Duration::from_secs(3));
@@ -228,8 +242,25 @@ fn rfc4475_messages_get_the_answers_the_rfc_asks_for() {
         assert!(all.contains(&corpus.join(file)), "{file} is in INDEX.tsv");
         checked += 1;
     }
-    assert_eq!(checked, 10, "every listed RFC 4475 answer was checked");
+    assert_eq!(checked, 17, "every listed RFC 4475 answer was checked");
     let bext01 = aimed_at_us(&std::fs::read(corpus.join("bext01.dat")).expect("bext01"));
     let bext = centralita_e2e::udp_until_final(gw.sip_udp, &bext01, Duration::from_secs(3));
     assert!(bext.last().is_some_and(|r| r.contains("Unsupported: nothingSupportsThis, nothingSupportsThisEither")), "{bext:?}");
+}
+
+/// RFC 4475 §3.1.1.8 dblreq over TCP: the REGISTER is answered (405: we
+/// are no registrar) before the connection closes, whatever follows it.
+#[test]
+fn dblreq_over_tcp_answers_the_register_before_closing() {
+    use std::io::{Read, Write};
+    let gw = Gateway::start();
+    let msg = aimed_at_us(&std::fs::read(rfc4475_dir().join("dblreq.dat")).expect("dblreq"));
+    let mut tcp = std::net::TcpStream::connect(gw.sip_tcp).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    tcp.write_all(&msg).expect("send");
+    tcp.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut got = Vec::new();
+    let _ = tcp.read_to_end(&mut got);
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("SIP/2.0 405"), "the REGISTER's answer, first: {got:?}");
 }
