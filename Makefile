@@ -2,7 +2,7 @@
 # (scripts/install-deps.sh) and share one target dir.
 CARGO ?= cargo
 
-.PHONY: run test deps build lint bench bench-load bench-speech-latency
+.PHONY: run test deps build lint bench bench-load bench-bridge bench-speech-latency
 
 deps:
 	bash scripts/install-deps.sh
@@ -38,6 +38,9 @@ bench:
 
 bench-load:
 	bash scripts/bench-load.sh $(ARGS)
+
+bench-bridge:
+	bash scripts/bench-bridge.sh $(ARGS)
 
 bench-speech-latency:
 	bash scripts/bench-speech-latency.sh $(ARGS)
