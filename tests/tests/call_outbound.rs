@@ -7,7 +7,7 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use centralita_e2e::{capture_rtp, free_udp_port, http_post, repo_root, sipp_uas, Gateway, Scratch};
+use centralita_e2e::{free_udp_port, http_post, record_rtp, repo_root, sipp_uas, Gateway, Scratch};
 use serde_json::{json, Value};
 
 fn scenario(name: &str) -> String {
@@ -70,15 +70,15 @@ fn answered_outbound_call_plays_the_flow_and_is_recorded() {
     let dir = Scratch::new("outbound");
     let port = free_udp_port();
     let gw = gateway(port, "");
-    let (rtp_port, cap) = capture_rtp(Duration::from_secs(6));
-    let sipp = sipp_uas(&scenario("uas_answer.xml"), &[("RTP_PORT", rtp_port.to_string())], port, &["-m", "1"], &dir.0);
+    let rec = record_rtp();
+    let sipp = sipp_uas(&scenario("uas_answer.xml"), &[("RTP_PORT", rec.port.to_string())], port, &["-m", "1"], &dir.0);
     wait_bound(port);
     let (status, placed) = dial(&gw, json!({"number": "+5491155550000", "variables": {"name": "Ana"}}));
     assert_eq!(status, 202, "{placed}");
     let id = placed["call_id"].as_str().expect("call_id").to_string();
     let call = ended_call(&gw, &id);
     sipp_done(sipp);
-    let cap = cap.join().expect("capture");
+    let cap = rec.stop();
     assert!(cap.loud_packets > 25, "the callee heard the prompt: {cap:?}");
     assert_eq!(call["direction"], "outbound", "{call:#}");
     assert_eq!(call["outcome"], "completed", "the flow hung up: {call:#}");

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use centralita_e2e::{capture_rtp, repo_root, sipp_ok, Gateway, Scratch, WhisperServer};
+use centralita_e2e::{record_rtp, repo_root, sipp_ok, Gateway, Scratch, WhisperServer};
 use serde_json::Value;
 
 fn scenario(name: &str) -> String {
@@ -65,12 +65,14 @@ fn saying_representative_during_the_menu_prompt_is_referred() {
     let gw = Gateway::start_full("", 60, &repo_root().join("tests/scenarios/speech_flow.yaml"));
     let dir = Scratch::new("speech-agent");
     let audio = speak(&dir.0, "agent", "representative");
-    let (rtp_port, cap) = capture_rtp(Duration::from_secs(4));
-    let vars = [("RTP_PORT", rtp_port.to_string()), ("SIPFRAG", "200 OK".to_string()), ("TONE", audio)];
+    // Recorded for the whole call: a fixed window opened before SIPp starts
+    // can miss the prompt on a busy box.
+    let rec = record_rtp();
+    let vars = [("RTP_PORT", rec.port.to_string()), ("SIPFRAG", "200 OK".to_string()), ("TONE", audio)];
     // refer_inband.xml streams @TONE@ 1.5 s after the ACK and expects a
     // REFER whose Refer-To carries X-Centralita-Intent=agent.
     sipp_ok(&scenario("refer_inband.xml"), &vars, gw.sip_udp, &["-m", "1"], &dir.0);
-    let cap = cap.join().expect("capture");
+    let cap = rec.stop();
     assert!(cap.loud_packets > 10, "the menu prompt was playing: {cap:?}");
     let log = gw.log_text();
     assert!(log.contains("caller said"), "{log}");

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use centralita_e2e::{capture_rtp, repo_root, sipp_spawn, Gateway, Scratch};
+use centralita_e2e::{record_rtp, repo_root, sipp_spawn, Gateway, Scratch};
 
 const RATE: usize = 24_000;
 
@@ -97,8 +97,8 @@ fn a_streamed_prompt_starts_before_synthesis_ends_and_is_cached() {
     let tables = format!("[speech]\ntts = \"openai\"\n[speech.openai_tts]\nbase_url = \"http://{tts}\"\ntimeout_ms = 30000\n");
     let gw = Gateway::start_with_tables("", 60, &flow, &tables);
 
-    let (rtp_port, cap) = capture_rtp(Duration::from_secs(6));
-    let vars = [("RTP_PORT", rtp_port.to_string())];
+    let rec = record_rtp();
+    let vars = [("RTP_PORT", rec.port.to_string())];
     // The caller of speech_gateway_hangs_up.xml without its audio: sending
     // RTP would latch the gateway's stream onto SIPp instead of the capture.
     let scenario = std::fs::read_to_string(repo_root().join("tests/scenarios/speech_gateway_hangs_up.xml")).unwrap();
@@ -121,17 +121,17 @@ fn a_streamed_prompt_starts_before_synthesis_ends_and_is_cached() {
     release_tx.send(()).unwrap();
     let status = sipp.wait().unwrap();
     assert!(status.success(), "the flow hangs up once the streamed prompt has played out\n{}", gw.log_text());
-    let cap = cap.join().unwrap();
+    let cap = rec.stop();
     // 1.2 s of tone = 60 packets; the first 0.6 s before the release.
     assert!(cap.loud_packets >= 55, "both halves of the prompt were played: {cap:?}");
     assert_eq!(requests.load(Ordering::SeqCst), 1);
 
     // Second call: the same prompt from the cache, the server not asked.
-    let (rtp_port, cap) = capture_rtp(Duration::from_secs(3));
-    let vars = [("RTP_PORT", rtp_port.to_string())];
+    let rec = record_rtp();
+    let vars = [("RTP_PORT", rec.port.to_string())];
     let status = sipp_spawn(&scenario, &vars, gw.sip_udp, &["-m", "1"], &dir.0).wait().unwrap();
     assert!(status.success());
-    let cap = cap.join().unwrap();
+    let cap = rec.stop();
     assert!(cap.loud_packets >= 55, "cached prompt played whole: {cap:?}");
     assert_eq!(requests.load(Ordering::SeqCst), 1, "played from the cache");
 }
