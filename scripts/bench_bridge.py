@@ -45,8 +45,7 @@ class Gateway(bl.Gateway):
     def __init__(self, work, binary, ports):
         for name, port in ports.items():
             (work / f"bridge_{name}.yaml").write_text(FLOW.format(name=name, port=port))
-        cfg = work / "centralita.toml"
-        cfg.write_text(
+        super().__init__(work, binary, config=(
             '[sip]\nlisten = ["udp:127.0.0.1:0"]\n'
             f'[rtp]\naddress = "127.0.0.1"\nports = "{bl.RTP_LO}-{bl.RTP_HI}"\ninactivity_timeout = 30\n'
             '[api]\nlisten = "127.0.0.1:0"\ntoken = "bench"\n'
@@ -54,14 +53,7 @@ class Gateway(bl.Gateway):
             f'[flows]\ndefault = "{work}/bridge_pcmu.yaml"\n'
             f'[flows.routes]\n"1000" = "{work}/bridge_pcmu.yaml"\n"2000" = "{work}/bridge_pcma.yaml"\n'
             f'[prompts]\ndir = "{ROOT}/prompts/assets"\ncache_dir = "{ROOT}/target/bench-prompt-cache"\n'
-        )
-        self.log = open(work / "gateway.log", "w")
-        env = dict(os.environ, RUST_LOG="warn")
-        self.p = subprocess.Popen([str(binary), "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=self.log, env=env, text=True)
-        ready = json.loads(self.p.stdout.readline())
-        self.sip = next(s[4:] for s in ready["sip"] if s.startswith("udp:"))
-        self.api = ready["api"]
-        self.pid = self.p.pid
+        ))
 
 
 def audio(work):

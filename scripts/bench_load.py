@@ -55,9 +55,12 @@ def proc_rss_kib(pid):
 
 
 class Gateway:
-    def __init__(self, work, binary, realtime=True):
+    """The gateway under test. `config`: the whole TOML (another harness's);
+    default: the load flow with the speech path on every call."""
+
+    def __init__(self, work, binary, realtime=True, config=None):
         cfg = work / "centralita.toml"
-        cfg.write_text(
+        cfg.write_text(config or (
             '[sip]\nlisten = ["udp:127.0.0.1:0"]\n'
             f'[rtp]\naddress = "127.0.0.1"\nports = "{RTP_LO}-{RTP_HI}"\ninactivity_timeout = 30\n'
             f'realtime = {"true" if realtime else "false"}\n'
@@ -67,7 +70,7 @@ class Gateway:
             '[speech]\nasr = "discard"\n'
             f'[flows]\ndefault = "{ROOT}/tests/scenarios/load_flow.yaml"\npinned_time = "2026-11-24T15:00:00Z"\n'
             f'[prompts]\ndir = "{ROOT}/prompts/assets"\ncache_dir = "{ROOT}/target/bench-prompt-cache"\n'
-        )
+        ))
         self.log = open(work / "gateway.log", "w")
         env = dict(os.environ, RUST_LOG="warn")
         self.p = subprocess.Popen([str(binary), "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=self.log, env=env, text=True)

@@ -4,9 +4,11 @@
 //! Plain std (threads, sockets, processes): no async runtime needed here.
 //! RTP capture is in `rtp.rs`, SIPp's message log in `sipp_trace.rs`.
 
+mod baresip;
 mod rtp;
 mod sipp_trace;
 
+pub use baresip::{baresip_config, baresip_dial};
 pub use rtp::{capture_rtp, record_rtp, ulaw_rms, ulaw_to_linear, RtpCapture, RtpRecorder};
 pub use sipp_trace::{sipp_messages, SippMessage};
 

@@ -3,10 +3,9 @@
 //! agent (SIPp) itself and bridges; the agent's BYE ends both legs. The
 //! record holds both attempts: the blind one failed, the bridged one ok.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use centralita_e2e::{free_udp_port, repo_root, sipp_uas, Gateway, Scratch};
+use centralita_e2e::{baresip_config, baresip_dial, free_udp_port, repo_root, sipp_uas, Gateway, Scratch};
 
 #[test]
 fn baresip_refusing_refer_is_bridged_to_the_agent() {
@@ -26,30 +25,8 @@ fn baresip_refusing_refer_is_bridged_to_the_agent() {
         [("RTP_PORT", agent_rtp.local_addr().unwrap().port().to_string()), ("TALK_MS", "3000".to_string()), ("CODEC_PT", "0".to_string())];
     let mut agent = sipp_uas(&scenario, &vars, agent_port, &["-m", "1"], d);
 
-    let silence = d.join("silence.wav");
-    let ok = Command::new("sox").args(["-n", "-r", "8000", "-c", "1", "-b", "16"]).arg(&silence).args(["trim", "0", "15"]).status();
-    assert!(ok.is_ok_and(|s| s.success()), "sox");
-    let rtp = free_udp_port();
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{sip}\naudio_player aubridge,x\naudio_source aufile,{src}\naudio_alert aubridge,x\n\
-         audio_srate 8000\naudio_channels 1\nrtp_ports {rtp}-{rtp_hi}\nmodule_path /usr/lib/baresip/modules\n\
-         module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule menu.so\n\
-         module_app account.so\nmodule_app contact.so\n",
-        sip = free_udp_port(),
-        src = silence.display(),
-        rtp_hi = rtp + 10,
-    );
-    std::fs::write(d.join("config"), config).unwrap();
-    std::fs::write(d.join("accounts"), "<sip:tester@127.0.0.1>;regint=0\n").unwrap();
-    std::fs::write(d.join("contacts"), "").unwrap();
-    let out = Command::new("baresip")
-        .arg("-f")
-        .arg(d)
-        .args(["-e", &format!("/dial sip:5550100@{}", gw.sip_udp), "-t", "12"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("baresip (scripts/install-deps.sh installs it)");
-    let baresip_log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    baresip_config(d, false);
+    let baresip_log = baresip_dial(d, &format!("sip:5550100@{}", gw.sip_udp), 12);
     let agent_status = agent.wait().unwrap();
     let gw_log = gw.log_text();
     assert!(agent_status.success(), "the agent's SIPp got no bridged call:\nbaresip:\n{baresip_log}\ngateway:\n{gw_log}");

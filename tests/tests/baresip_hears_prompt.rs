@@ -2,10 +2,7 @@
 //! records what it hears (its sndfile module dumps the decoded audio); the
 //! recording holds speech-level audio for the length of the prompt.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use centralita_e2e::{free_udp_port, Gateway, Scratch};
+use centralita_e2e::{baresip_config, baresip_dial, Gateway, Scratch};
 
 /// RMS per 100 ms window of a 16-bit mono WAV file.
 fn wav_rms_windows(path: &std::path::Path) -> (u32, Vec<f64>) {
@@ -36,31 +33,8 @@ fn baresip_records_the_spoken_prompt() {
     let gw = Gateway::start();
     let dir = Scratch::new("baresip");
     let d = &dir.0;
-    let silence = d.join("silence.wav");
-    let ok = Command::new("sox").args(["-n", "-r", "8000", "-c", "1", "-b", "16"]).arg(&silence).args(["trim", "0", "15"]).status();
-    assert!(ok.is_ok_and(|s| s.success()), "sox");
-    let rtp = free_udp_port();
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{sip}\naudio_player aubridge,x\naudio_source aufile,{src}\naudio_alert aubridge,x\n\
-         audio_srate 8000\naudio_channels 1\nrtp_ports {rtp}-{rtp_hi}\nmodule_path /usr/lib/baresip/modules\n\
-         module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule menu.so\n\
-         module_app account.so\nmodule_app contact.so\nsnd_path {dir}\n",
-        sip = free_udp_port(),
-        src = silence.display(),
-        rtp_hi = rtp + 10,
-        dir = d.display(),
-    );
-    std::fs::write(d.join("config"), config).expect("config");
-    std::fs::write(d.join("accounts"), "<sip:tester@127.0.0.1>;regint=0\n").expect("accounts");
-    std::fs::write(d.join("contacts"), "").expect("contacts");
-    let out = Command::new("baresip")
-        .arg("-f")
-        .arg(d)
-        .args(["-e", &format!("/dial sip:5550100@{}", gw.sip_udp), "-t", "7"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("baresip (scripts/install-deps.sh installs it)");
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    baresip_config(d, true);
+    let log = baresip_dial(d, &format!("sip:5550100@{}", gw.sip_udp), 7);
     assert!(log.contains("Call established") || log.contains("established"), "call not established:\n{log}");
     let dump = std::fs::read_dir(d)
         .expect("dir")
@@ -73,5 +47,4 @@ fn baresip_records_the_spoken_prompt() {
     // The welcome prompt is several seconds of speech; pauses between words
     // are quiet, so ask for at least 2 s worth of loud 100 ms windows.
     assert!(loud >= 20, "expected speech-level audio, got {loud} loud windows of {}: {rms:?}", rms.len());
-    let _ = Duration::ZERO;
 }
