@@ -27,8 +27,11 @@ fn finished_calls_survive_kill_9_and_in_flight_ones_are_interrupted() {
     let long = [("RTP_PORT", free_udp_port().to_string()), ("HOLD_MS", "60000".to_string())];
     let mut sipp = sipp_spawn(&scenario("caller_bye.xml"), &long, gw.sip_udp, &["-m", "4", "-l", "4", "-r", "20"], &dir.0);
     let until = Instant::now() + Duration::from_secs(20);
-    while live_calls(&gw) < 4 {
-        assert!(Instant::now() < until, "the four long calls never became active");
+    // Live (the registry shows a call from its INVITE) and answered with
+    // its row committed: a crash before that commit has no row to keep.
+    let stored = |gw: &Gateway| gw.api_get("/v1/calls?limit=100", Some(&gw.token)).1["calls"].as_array().map_or(0, Vec::len);
+    while live_calls(&gw) < 4 || stored(&gw) < 14 {
+        assert!(Instant::now() < until, "the four long calls never became active and recorded");
         std::thread::sleep(Duration::from_millis(50));
     }
     let gw = gw.kill_and_restart();

@@ -60,9 +60,9 @@ impl Shared {
     fn identity(&self, call_id: String, caller: String, called: String, flow_path: String, refer: bool) -> CallIdentity {
         let flow = self.flows.get(std::path::Path::new(&flow_path));
         let flow_name = flow.as_ref().map_or(flow_path, |f| f.name.clone());
-        let caller = crate::numbers::normalize_or_keep(&caller, &self.config.numbers);
+        let normalised = crate::numbers::normalize_or_keep(&caller, &self.config.numbers);
         let context_url = self.config.context_url(&call_id);
-        CallIdentity { call_id, caller, called, flow_name, flow, context_url, refer }
+        CallIdentity { call_id, caller: normalised, caller_as_sent: caller, called, flow_name, flow, context_url, refer }
     }
 
     /// Binds the call's RTP socket from `[rtp].ports`.

@@ -40,7 +40,7 @@ impl CallCore {
             return;
         };
         let mut vars = Variables::new();
-        vars.insert("caller".into(), self.id.caller.clone());
+        vars.insert("caller".into(), self.id.caller_as_sent.clone());
         vars.insert("called".into(), self.id.called.clone());
         vars.insert("call_id".into(), self.id.call_id.clone());
         vars.insert("transfer.agent_uri".into(), self.settings.agent_uri.clone());

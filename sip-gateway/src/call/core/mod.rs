@@ -96,7 +96,12 @@ impl CallSettings {
 #[derive(Debug, Clone)]
 pub(crate) struct CallIdentity {
     pub(crate) call_id: String,
+    /// The caller in E.164 where it normalises (`[numbers]`): what the
+    /// records, consents and the live view say.
     pub(crate) caller: String,
+    /// The caller as the INVITE's From said it: the flow's `{{caller}}`
+    /// (CRM look-ups, prompts) sees what the trunk sent.
+    pub(crate) caller_as_sent: String,
     pub(crate) called: String,
     /// The flow's `flow:` name (the store's, registry's and API's `flow`),
     /// or its file path when nothing is loaded there.

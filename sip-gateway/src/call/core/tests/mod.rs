@@ -70,7 +70,8 @@ pub(super) fn identity(flow_yaml: &str) -> CallIdentity {
     let flow = dialogs::parse_flow(flow_yaml, "menu.yaml").expect("test flow parses");
     CallIdentity {
         call_id: "call-1@127.0.0.1".into(),
-        caller: "5551234".into(),
+        caller: "+5551234".into(),
+        caller_as_sent: "5551234".into(),
         called: "5550100".into(),
         flow_name: "flows/menu.yaml".into(),
         flow: Some(Arc::new(flow)),

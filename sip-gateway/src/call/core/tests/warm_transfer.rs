@@ -94,7 +94,7 @@ fn the_agent_invite_carries_the_context_and_our_offer() {
     assert_eq!(header(&invite, "X-Centralita-Call-Id"), Some("call-1@127.0.0.1"));
     assert_eq!(header(&invite, "X-Centralita-Intent"), Some("agent"));
     assert_eq!(header(&invite, "Call-Info"), Some("<http://127.0.0.1:8080/v1/calls/call-1@127.0.0.1/context>;purpose=info"));
-    assert!(invite.to_string().contains("From: <sip:5551234@127.0.0.1>;tag="), "the caller's number as caller ID");
+    assert!(invite.to_string().contains("From: <sip:+5551234@127.0.0.1>;tag="), "the caller's number (E.164) as caller ID");
     let body = String::from_utf8(invite.body.clone()).unwrap();
     assert!(body.contains("m=audio 40010 RTP/AVP 0 8 101"), "{body}");
     assert_ne!(agent_call_id(&invite), "call-1@127.0.0.1", "a dialog of its own");
