@@ -314,7 +314,9 @@ impl RtpSession {
         if is_audio {
             self.track_jitter(header.ssrc, header.timestamp, now);
         }
-        let inband = is_audio && !self.rfc4733_seen;
+        // Bridged, the peer hears the caller's tones themselves: no decode
+        // and Goertzel pass per packet on the relay path.
+        let inband = is_audio && !self.rfc4733_seen && self.relay.is_none();
         if is_audio && (inband || self.audio_tap) {
             for chunk in payload.chunks(FRAME_SAMPLES) {
                 let n = self.config.codec.decode(chunk, &mut self.decoded);
