@@ -90,4 +90,12 @@ fn crm_lookup_feeds_the_greeting_and_the_agent_context() {
     let (status, ctx) = gw.api_get(&format!("/v1/calls/{call_id}/context"), Some(&gw.token));
     assert_eq!(status, 200, "{ctx}");
     assert_eq!(ctx["variables"]["crm.name"], "Ana", "{ctx}");
+    // The look-up is a step of the call's record: the URL without its query.
+    let id: String =
+        call_id.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    let (_, detail) = gw.api_get(&format!("/v1/calls/{id}"), Some(&gw.token));
+    let webhook = detail["steps"].as_array().into_iter().flatten().find(|s| s["kind"] == "webhook").expect("a webhook step");
+    let line = webhook["detail"].as_str().unwrap_or_default();
+    assert!(line.starts_with(&format!("crm_lookup: GET http://{crm}/contacts → 200 in ")), "{line}");
+    assert!(!line.contains("phone="), "no query values in the record: {line}");
 }

@@ -71,7 +71,7 @@ pub(crate) struct Step {
     seq: i64,
     #[schema(format = DateTime, value_type = String)]
     at: i64,
-    /// `node`, `intent`, `digits`, `transcript` or `prompt`.
+    /// `node`, `intent`, `digits`, `transcript`, `prompt` or `webhook` (method, URL without query, status or error, latency).
     kind: String,
     node: String,
     detail: String,

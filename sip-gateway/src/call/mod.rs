@@ -131,8 +131,9 @@ struct CallTask {
     asr: Option<AsrEvents>,
     render_tx: mpsc::Sender<(u64, RenderMsg)>,
     render_rx: mpsc::Receiver<(u64, RenderMsg)>,
-    webhook_tx: mpsc::Sender<(u64, FlowEvent)>,
-    webhook_rx: mpsc::Receiver<(u64, FlowEvent)>,
+    /// Webhook results: (request seq, the flow's event, a line for the record).
+    webhook_tx: mpsc::Sender<(u64, FlowEvent, String)>,
+    webhook_rx: mpsc::Receiver<(u64, FlowEvent, String)>,
     /// Set by `Output::Ended`.
     ended: Option<Ending>,
 }
@@ -224,7 +225,7 @@ impl CallTask {
                     }
                 },
                 Some((id, msg)) = self.render_rx.recv() => self.core.handle_render(id, msg, Instant::now()),
-                Some((seq, ev)) = self.webhook_rx.recv() => self.core.handle_webhook(seq, ev, Instant::now()),
+                Some((seq, ev, summary)) = self.webhook_rx.recv() => self.core.handle_webhook(seq, ev, summary, Instant::now()),
                 _ = sleep_until_opt(deadline) => self.core.handle_timeout(Instant::now()),
             }
             self.perform().await;
@@ -402,7 +403,11 @@ impl CallTask {
             let started = Instant::now();
             let result = client.call(method, &url, &body, timeout, &call_id).await;
             let (ms, shown) = (started.elapsed().as_millis() as u64, url_for_log(&url));
-            let ev = match result {
+            let verb = match method {
+                crate::webhook::Method::Get => "GET",
+                crate::webhook::Method::Post => "POST",
+            };
+            let (ev, summary) = match result {
                 Ok((status, body)) => {
                     if (200..300).contains(&status) {
                         tracing::info!(%name, url = %shown, status, ms, "webhook answered");
@@ -410,15 +415,16 @@ impl CallTask {
                         crate::metrics::metrics().webhook_failures.inc();
                         tracing::warn!(%name, url = %shown, status, ms, "webhook answered with an error status");
                     }
-                    FlowEvent::WebhookResult { status, body }
+                    (FlowEvent::WebhookResult { status, body }, format!("{name}: {verb} {shown} → {status} in {ms} ms"))
                 }
                 Err(e) => {
                     crate::metrics::metrics().webhook_failures.inc();
                     tracing::warn!(%name, url = %shown, error = %e, ms, "webhook failed");
-                    FlowEvent::WebhookFailed { reason: e.to_string() }
+                    let summary = format!("{name}: {verb} {shown} failed after {ms} ms: {e}");
+                    (FlowEvent::WebhookFailed { reason: e.to_string() }, summary)
                 }
             };
-            let _ = tx.send((seq, ev)).await;
+            let _ = tx.send((seq, ev, summary)).await;
         });
     }
 

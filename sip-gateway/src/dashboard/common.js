@@ -224,6 +224,7 @@ const C = (() => {
       case "digits": return ["Caller", "pressed " + s.detail];
       case "intent": return ["Intent", s.detail + conf];
       case "node": return ["Flow", "→ " + s.node + (s.detail ? " · " + s.detail : "")];
+      case "webhook": return ["Webhook", s.detail];
       default: return [s.kind, s.detail];
     }
   }

@@ -149,13 +149,18 @@ impl CallCore {
         self.settle(now);
     }
 
-    /// The result of webhook `seq`; only the latest request counts (the
-    /// runner already gave up on older ones).
-    pub(crate) fn handle_webhook(&mut self, seq: u64, ev: FlowEvent, now: Instant) {
+    /// The result of webhook `seq`, with `summary` (method, URL without
+    /// query, status or error, latency) recorded as a step of the call
+    /// (issue #13: a failing CRM look-up is visible on the call's page);
+    /// only the latest request's result reaches the runner (it already gave
+    /// up on older ones).
+    pub(crate) fn handle_webhook(&mut self, seq: u64, ev: FlowEvent, summary: String, now: Instant) {
+        let node = self.node.clone().unwrap_or_default();
+        self.recorder.step(self.clock.unix_ms(now), StepKind::Webhook, &node, summary, None);
         if seq == self.webhook_seq {
             self.flow_event(ev, now);
-            self.settle(now);
         }
+        self.settle(now);
     }
 
     /// Performs every action the runner has queued.

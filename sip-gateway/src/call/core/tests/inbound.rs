@@ -171,3 +171,25 @@ fn no_rtp_is_sent_before_the_ack() {
     d.ack();
     assert!(d.log.iter().any(|o| matches!(o, Output::Media(MediaCommand::SetDirection(Direction::SendRecv)))), "the ACK turns sending on");
 }
+
+#[test]
+fn a_webhooks_result_is_a_step_and_only_the_latest_reaches_the_flow() {
+    let flow = "flow: w\nstart: look\nnodes:\n  look:\n    webhook: { name: crm, url: \"http://crm.example/x\" }\n    on: { done: bye, failed: bye }\n  bye:\n    say: \"Bye.\"\n    hangup: true\n";
+    let mut d = Driver::inbound(settings(), flow, super::invite(OFFER));
+    d.ack();
+    let seq = d.log.iter().find_map(|o| if let Output::Webhook(r) = o { Some(r.seq) } else { None }).expect("the look-up");
+    let failed = || dialogs::FlowEvent::WebhookFailed { reason: "connection refused".into() };
+    d.core.handle_webhook(seq + 1, failed(), "crm: GET http://crm.example/x failed after 3 ms: connection refused".into(), d.now);
+    d.pump();
+    assert!(d.prompts().is_empty(), "a stale result does not move the flow");
+    d.core.handle_webhook(seq, failed(), "crm: GET http://crm.example/x failed after 5 ms: connection refused".into(), d.now);
+    d.pump();
+    assert_eq!(d.prompts(), ["Bye."]);
+    let steps: Vec<String> = d
+        .records()
+        .into_iter()
+        .filter_map(|r| if let Record::Step(s) = r { (s.kind == crate::store::StepKind::Webhook).then(|| s.detail.clone()) } else { None })
+        .collect();
+    assert_eq!(steps.len(), 2, "both results recorded, the failure visible on the call's page: {steps:?}");
+    assert!(steps[1].contains("failed after 5 ms"));
+}
