@@ -14,6 +14,15 @@ use std::time::{Duration, Instant};
 use centralita_e2e::{record_rtp, repo_root, sipp_ok, Gateway, Scratch, WhisperServer};
 use serde_json::Value;
 
+/// One speech call at a time in this file: a recogniser (PocketSphinx on
+/// its threads, the Whisper server's decode) sharing the 2 vCPUs with
+/// another call's shifts where the VAD cuts the utterance, and a real
+/// model then hears other words ("Hey, good." for espeak's "agent").
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn scenario(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("tests/scenarios").join(name)).expect("scenario")
 }
@@ -62,6 +71,7 @@ fn nodes(call: &Value) -> Vec<String> {
 
 #[test]
 fn saying_representative_during_the_menu_prompt_is_referred() {
+    let _alone = alone();
     let gw = Gateway::start_full("", 60, &repo_root().join("tests/scenarios/speech_flow.yaml"));
     let dir = Scratch::new("speech-agent");
     let audio = speak(&dir.0, "agent", "representative");
@@ -86,6 +96,7 @@ fn saying_representative_during_the_menu_prompt_is_referred() {
 
 #[test]
 fn silence_reprompts_then_exhausts() {
+    let _alone = alone();
     let flow = repo_root().join("tests/scenarios/speech_flow.yaml");
     let gw = Gateway::start_full("", 60, &flow);
     let dir = Scratch::new("speech-silence");
@@ -158,6 +169,7 @@ fn whisper_tables(server: &WhisperServer) -> String {
 
 #[test]
 fn with_whisper_saying_agent_in_the_demo_menu_is_referred() {
+    let _alone = alone();
     let whisper = WhisperServer::start();
     let (gw, call) = demo_call_saying_with("agent", "refer_inband.xml", &[("SIPFRAG", "200 OK".to_string())], &whisper_tables(&whisper));
     assert!(gw.log_text().contains("caller said"), "{}", gw.log_text());
