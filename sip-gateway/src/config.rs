@@ -37,6 +37,9 @@ pub struct Config {
     pub numbers: crate::numbers::NumberConfig,
     /// `[dashboard]`: the operator dashboard's time zone.
     pub dashboard: DashboardConfig,
+    /// `[limits]`: overload control (issue #15): concurrent calls, call
+    /// rates, the per-source request rate and its ban.
+    pub limits: crate::sip::limits::LimitsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -311,6 +314,7 @@ impl Config {
         crate::sip::refer::parse_sip_uri(&self.transfer.agent_uri).map_err(|e| format!("[transfer].agent_uri: {e}"))?;
         self.check_api_and_dashboard()?;
         self.numbers.check()?;
+        self.limits.check()?;
         Ok(())
     }
 
@@ -339,6 +343,12 @@ impl Config {
             return None;
         }
         Some(self.trunks.iter().flat_map(|t| t.allow.iter().filter_map(|a| parse_cidr(a).ok())).collect())
+    }
+
+    /// Each `[[trunks]]` entry's `allow` networks, in order (the per-trunk
+    /// call rate of `[limits]`).
+    pub fn trunk_networks(&self) -> Vec<Vec<ipnet::IpNet>> {
+        self.trunks.iter().map(|t| t.allow.iter().filter_map(|a| parse_cidr(a).ok()).collect()).collect()
     }
 
     /// May calls from `source` be transferred by REFER? Not when it is in

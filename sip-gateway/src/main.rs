@@ -275,7 +275,8 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let creds = cfg.trunk_credentials();
     let digest = (!creds.is_empty()).then(|| sip_gateway::sip::digest::DigestAuth::new("centralita", creds));
     let shutdown_tx = cmd_tx.clone();
-    let endpoint = Endpoint::new(transports, Arc::new(Spawner(shared)), cmd_tx, cfg.source_acl(), digest);
+    let limiter = sip_gateway::sip::limits::Limiter::new(cfg.limits.clone(), cfg.trunk_networks(), std::time::Instant::now());
+    let endpoint = Endpoint::new(transports, Arc::new(Spawner(shared)), cmd_tx, cfg.source_acl(), digest).with_limits(limiter);
     let ep = tokio::spawn(endpoint.run(inbound_rx, cmd_rx));
 
     // One machine-readable line so scripts and tests learn OS-chosen ports.

@@ -41,6 +41,15 @@ pub struct ResultLabel {
     pub result: String,
 }
 
+/// Why a request was refused under `[limits]` (`max_calls`, `max_cps`,
+/// `source_cps`, `trunk_cps`, `source_rate`, `banned`, `no_rtp_port`) and
+/// what it got (`rejected`: a 503 with Retry-After; `dropped`: nothing).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OverloadLabel {
+    pub reason: String,
+    pub action: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub active_calls: Gauge,
@@ -73,6 +82,10 @@ pub struct Metrics {
     pub turn_seconds: Family<SourceLabel, Histogram>,
     pub webhook_deliveries: Counter,
     pub webhook_failures: Counter,
+    /// Requests refused by overload control, by reason and action.
+    pub overload_rejections: Family<OverloadLabel, Counter>,
+    /// Source addresses banned now for their request rate.
+    pub banned_sources: Gauge,
 }
 
 impl Metrics {
@@ -104,6 +117,8 @@ impl Metrics {
             turn_seconds: Family::new_with_constructor(|| Histogram::new([0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.5, 1.0, 2.0])),
             webhook_deliveries: Counter::default(),
             webhook_failures: Counter::default(),
+            overload_rejections: Family::default(),
+            banned_sources: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("active_calls", "Calls in progress", m.active_calls.clone());
@@ -163,7 +178,20 @@ impl Metrics {
             "Outbox delivery attempts that failed (non-2xx, timeout, connection error)",
             m.webhook_failures.clone(),
         );
+        registry.register(
+            "overload_rejections",
+            "Requests refused by overload control ([limits], an exhausted RTP port range) by reason, answered 503 (rejected) or not at all (dropped)",
+            m.overload_rejections.clone(),
+        );
+        registry.register("banned_sources", "Source addresses banned now for their SIP request rate", m.banned_sources.clone());
         Metrics { registry, ..m }
+    }
+
+    /// Counts a request refused by overload control: `dropped` when it got
+    /// no answer, else it got a 503.
+    pub fn count_overload(&self, reason: &str, dropped: bool) {
+        let action = if dropped { "dropped" } else { "rejected" };
+        self.overload_rejections.get_or_create(&OverloadLabel { reason: reason.into(), action: action.into() }).inc();
     }
 
     /// The text exposition of every metric.

@@ -130,12 +130,18 @@ impl Gateway {
 
     /// `tables` is TOML appended to the config (e.g. `[[trunks]]` entries).
     pub fn start_with_tables(sip_extra: &str, inactivity_s: u64, flow: &Path, tables: &str) -> Self {
+        Self::start_rtp_tables(sip_extra, inactivity_s, flow, tables, "0")
+    }
+
+    /// Like `start_with_tables`, with `[rtp].ports` = `rtp_ports` (e.g. a
+    /// range the test holds itself, to exhaust the port pool).
+    pub fn start_rtp_tables(sip_extra: &str, inactivity_s: u64, flow: &Path, tables: &str, rtp_ports: &str) -> Self {
         let dir = Scratch::new("gw");
         let root = repo_root();
         let cache = root.join("target").join("e2e-prompt-cache");
         let cfg = format!(
             "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n{sip_extra}\n\
-             [rtp]\naddress = \"127.0.0.1\"\nports = \"0\"\ninactivity_timeout = {inactivity_s}\n\
+             [rtp]\naddress = \"127.0.0.1\"\nports = \"{rtp_ports}\"\ninactivity_timeout = {inactivity_s}\n\
              [api]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-token\"\n\
              [flows]\ndefault = \"{flow}\"\npinned_time = \"{PINNED_TIME}\"\n\
              [transfer]\nagent_uri = \"{AGENT_URI}\"\nnotify_timeout = 10\n\

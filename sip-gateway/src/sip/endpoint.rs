@@ -4,6 +4,12 @@
 //! (§11) and unsupported methods (§8.2.1), and drives all transaction timers
 //! from one timer heap. The transactions themselves are sans-IO state
 //! machines; this task is the thin IO edge that feeds them `now`.
+//!
+//! Overload control (`[limits]`, [`crate::sip::limits`]) runs first: a
+//! request from a banned or flooding source is dropped or answered with a
+//! stateless 503 before any other work, and a new INVITE over a call limit
+//! gets a stateless 503 before a transaction or a call task exists. Every
+//! 503 the endpoint sends carries `Retry-After` (RFC 3261 §21.5.4).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -16,6 +22,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::sip::headers::{self, make_response, status_with_reason};
+use crate::sip::limits::{Limiter, Verdict};
 use crate::sip::transaction::{
     InviteClientTransaction, InviteServerState, InviteServerTransaction, NonInviteClientTransaction, NonInviteServerTransaction,
     Ok2xxRetransmitter, TimerConfig, Transaction, TransactionEvent, TransactionKey,
@@ -204,6 +211,12 @@ pub struct Endpoint {
     digest: Option<crate::sip::digest::DigestAuth>,
     /// Set by a shutdown: who to tell once the last call has ended.
     draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
+    /// `[limits]`, when any limit is on.
+    limits: Option<Limiter>,
+    /// `Retry-After` seconds added to a 503 that has none (`[limits].retry_after`).
+    retry_after: u64,
+    /// When the banned-sources gauge was last refreshed.
+    banned_gauge_at: Option<Instant>,
 }
 
 fn std_now(now: Instant) -> std::time::Instant {
@@ -233,7 +246,18 @@ impl Endpoint {
             acl,
             digest,
             draining: None,
+            limits: None,
+            retry_after: crate::sip::limits::LimitsConfig::default().retry_after,
+            banned_gauge_at: None,
         }
+    }
+
+    /// With overload control (`[limits]`); a limiter with every limit off
+    /// only sets the `Retry-After` of 503s.
+    pub fn with_limits(mut self, limiter: Limiter) -> Self {
+        self.retry_after = limiter.config().retry_after;
+        self.limits = limiter.is_active().then_some(limiter);
+        self
     }
 
     /// The endpoint's run loop: one input at a time, then drain outputs.
@@ -409,6 +433,9 @@ impl Endpoint {
             crate::metrics::metrics().sip_dropped.inc();
             return;
         }
+        if !self.admit_request(&req, flow, now) {
+            return;
+        }
         if let Err(e) = headers::check_request(&req) {
             if req.method != Method::Ack {
                 self.respond_stateless(flow, &req, status_with_reason(400, &format!("Bad Request ({e})")), vec![]);
@@ -483,6 +510,9 @@ impl Endpoint {
                     self.drive(TimerTarget::InviteServer(key));
                     return;
                 }
+                if !in_dialog && !self.calls.contains_key(&call_id) && !self.admit_call(&req, flow, now) {
+                    return;
+                }
                 let reliable = flow.is_reliable();
                 let tx = InviteServerTransaction::new(req.clone(), reliable, self.timers_cfg.clone(), std_now(now));
                 self.invite_servers.insert(key.clone(), ServerInvite { tx, flow, call_id: call_id.clone(), final_sent: false });
@@ -550,6 +580,58 @@ impl Endpoint {
         let delivered = self.calls.get(call_id).is_some_and(|call| deliver(call, CallSignal::Request { request: req, key: key.clone() }));
         if !delivered {
             self.respond(key, reply, now);
+        }
+    }
+
+    /// The per-source request rate (`[limits].source_rate`): false when
+    /// the request was dropped or refused. ACKs (never answered) and
+    /// requests of calls in progress are not counted: an admitted call can
+    /// always be ACKed and hung up.
+    fn admit_request(&mut self, req: &Request, flow: SipFlow, now: Instant) -> bool {
+        let Some(limiter) = self.limits.as_mut() else { return true };
+        if req.method == Method::Ack || headers::call_id(&req.headers).is_some_and(|id| self.calls.contains_key(id)) {
+            return true;
+        }
+        let verdict = limiter.handle_request(flow.remote().ip(), std_now(now));
+        self.refresh_banned_gauge(now);
+        self.apply(verdict, req, flow)
+    }
+
+    /// The call limits (`[limits]` `max_calls`, `max_cps*`) for a new
+    /// INVITE: false when it was refused (a stateless 503).
+    fn admit_call(&mut self, req: &Request, flow: SipFlow, now: Instant) -> bool {
+        let active = self.calls.len();
+        let Some(limiter) = self.limits.as_mut() else { return true };
+        let verdict = limiter.handle_new_call(flow.remote().ip(), active, std_now(now));
+        self.apply(verdict, req, flow)
+    }
+
+    fn apply(&self, verdict: Verdict, req: &Request, flow: SipFlow) -> bool {
+        let m = crate::metrics::metrics();
+        match verdict {
+            Verdict::Pass => true,
+            Verdict::Drop(reason) => {
+                m.count_overload(reason.as_str(), true);
+                false
+            }
+            Verdict::Reject { reason, retry_after } => {
+                m.count_overload(reason.as_str(), false);
+                debug!(source = %flow.remote(), method = %req.method, reason = reason.as_str(), "overload: 503");
+                let retry = Header::RetryAfter(rsip::headers::RetryAfter::new(retry_after.to_string()));
+                self.respond_stateless(flow, req, status_with_reason(503, reason.phrase()), vec![retry]);
+                false
+            }
+        }
+    }
+
+    /// `centralita_banned_sources`, at most once a second (it walks the table).
+    fn refresh_banned_gauge(&mut self, now: Instant) {
+        if self.banned_gauge_at.is_some_and(|at| now < at + std::time::Duration::from_secs(1)) {
+            return;
+        }
+        self.banned_gauge_at = Some(now);
+        if let Some(l) = &self.limits {
+            crate::metrics::metrics().banned_sources.set(l.banned(std_now(now)) as i64);
         }
     }
 
@@ -627,7 +709,12 @@ impl Endpoint {
         self.respond(key, resp, now);
     }
 
-    fn respond(&mut self, key: TransactionKey, response: Response, now: Instant) {
+    fn respond(&mut self, key: TransactionKey, mut response: Response, now: Instant) {
+        if response.status_code.code() == 503 && !response.headers.iter().any(|h| matches!(h, Header::RetryAfter(_))) {
+            // Every overload 503 says when to come back (§21.5.4), the call
+            // tasks' (no RTP port) included.
+            response.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new(self.retry_after.to_string())));
+        }
         if let Some(s) = self.invite_servers.get_mut(&key) {
             let code = response.status_code.code();
             let call_id = s.call_id.clone();

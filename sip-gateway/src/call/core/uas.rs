@@ -75,6 +75,7 @@ impl CallCore {
             }
             None => {
                 tracing::error!("no RTP port available");
+                crate::metrics::metrics().count_overload(crate::sip::limits::Reason::NoRtpPort.as_str(), false);
                 Err(status_with_reason(503, "Service Unavailable (no RTP port)"))
             }
         }
