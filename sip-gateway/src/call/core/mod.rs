@@ -12,12 +12,15 @@
 //! §13.2 and §22.2 (UAC: outbound dialling, CANCEL, digest) in `uac.rs`,
 //! §12.2 and RFC 3264 §8 (in-dialog requests, hold, INFO DTMF, BYE) in
 //! `in_dialog.rs`, RFC 3515 (REFER) in `transfer.rs`, flow actions and
-//! media events in `flow.rs`, speech input in `listen.rs`.
+//! media events in `flow.rs`, speech input in `listen.rs`, the warm
+//! transfer's agent leg (B2BUA) in `warm.rs` and its `release: refer`
+//! (RFC 5589 §7, RFC 3891 Replaces) in `release.rs`.
 
 mod flow;
 mod in_dialog;
 mod listen;
 mod record;
+mod release;
 mod transfer;
 mod uac;
 mod uas;

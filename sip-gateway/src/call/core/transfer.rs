@@ -50,12 +50,25 @@ pub(crate) struct Transfer {
     state: BlindState,
     /// No final NOTIFY by then: failed.
     deadline: Instant,
+    /// A warm transfer's `release: refer` (REFER with Replaces), not a
+    /// blind transfer: failure keeps the bridge (`release.rs`).
+    release: bool,
 }
 
 impl Transfer {
     /// A REFER with CSeq `refer_cseq` has just been sent.
     pub(crate) fn blind(refer_cseq: u32, now: Instant, notify_timeout: Duration) -> Self {
-        Transfer { refer_cseq, state: BlindState::Referred, deadline: now + notify_timeout }
+        Transfer { refer_cseq, state: BlindState::Referred, deadline: now + notify_timeout, release: false }
+    }
+
+    /// A REFER with Replaces (CSeq `refer_cseq`) has just been sent to
+    /// leave a bridge: the same progress rules, another outcome.
+    pub(crate) fn release(refer_cseq: u32, now: Instant, notify_timeout: Duration) -> Self {
+        Transfer { release: true, ..Self::blind(refer_cseq, now, notify_timeout) }
+    }
+
+    pub(crate) fn is_release(&self) -> bool {
+        self.release
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
@@ -178,6 +191,9 @@ impl CallCore {
     }
 
     fn transfer_update(&mut self, update: TransferUpdate, now: Instant) {
+        if self.releasing() {
+            return self.release_update(update, now);
+        }
         let at = self.clock.unix_ms(now);
         match update {
             TransferUpdate::Pending => tracing::debug!("transfer progress"),

@@ -77,6 +77,9 @@ pub(crate) struct AgentLeg {
     /// The caller's hold prompt while it plays.
     pub(super) hold_id: Option<u64>,
     pub(super) media_up: bool,
+    /// The agent's BYE came while the caller's side was replacing our leg
+    /// (`release: refer`): only the NOTIFY is awaited.
+    pub(super) left: bool,
 }
 
 /// The context for the agent's screen (`/v1/calls/{id}/context`), with how
@@ -101,6 +104,11 @@ impl AgentLeg {
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// The agent leg's dialog, once answered.
+    pub(super) fn dialog(&self) -> Option<&Dialog> {
+        self.dialog.as_ref()
     }
 
     pub(super) fn is_bridged(&self) -> bool {
@@ -152,6 +160,7 @@ impl CallCore {
             whisper_id: None,
             hold_id: None,
             media_up: false,
+            left: false,
         });
         self.play_hold();
         self.publish();
@@ -325,7 +334,7 @@ impl CallCore {
         match ev {
             MediaEvent::PlaybackFinished { id } if self.agent.as_ref().is_some_and(|a| a.whisper_id == Some(id)) => self.whisper_done(now),
             MediaEvent::Dtmf { digit, .. } => self.agent_digit(digit, now),
-            MediaEvent::Inactive if self.agent.as_ref().is_some_and(AgentLeg::is_bridged) => {
+            MediaEvent::Inactive if self.agent.as_ref().is_some_and(|a| a.is_bridged() && !a.left) => {
                 self.hang_up(Outcome::Transferred, "no RTP from the agent");
             }
             _ => {}
@@ -395,6 +404,9 @@ impl CallCore {
         metrics().count_transfer("succeeded");
         self.flow_event(FlowEvent::TransferAccepted, now);
         self.publish();
+        if self.agent.as_ref().is_some_and(|a| a.options.release == Some(dialogs::Release::Refer)) {
+            self.start_release(now);
+        }
     }
 
     /// The agent did not take the call: back to the flow with `failure`.
@@ -495,7 +507,9 @@ impl CallCore {
                 a.dialog = None; // their BYE ended the leg: none from us
                 let bridged = a.is_bridged();
                 self.out(Output::Respond { key, response: make_response(&req, StatusCode::OK, None) });
-                if bridged {
+                if bridged && self.releasing() {
+                    self.agent_left_while_releasing();
+                } else if bridged {
                     tracing::info!("agent hung up: ending the call");
                     self.hang_up(Outcome::Transferred, "agent hung up");
                 } else {

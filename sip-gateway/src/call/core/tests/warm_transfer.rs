@@ -35,12 +35,12 @@ nodes:
     hangup: true
 "#;
 
-fn flow(accept: &str) -> String {
+pub(super) fn flow(accept: &str) -> String {
     FLOW.replace("ACCEPT", &format!("accept: {accept}"))
 }
 
 /// The caller pressed 0: the agent's INVITE is out.
-fn dialling(flow_yaml: &str) -> (Driver, Request) {
+pub(super) fn dialling(flow_yaml: &str) -> (Driver, Request) {
     let mut d = Driver::inbound(settings(), flow_yaml, super::invite(OFFER));
     d.ack();
     d.drive_until("the menu plays", |log| log.iter().any(|o| matches!(o, Output::Media(MediaCommand::Play { .. }))));
@@ -51,12 +51,12 @@ fn dialling(flow_yaml: &str) -> (Driver, Request) {
     (d, invite)
 }
 
-fn agent_call_id(invite: &Request) -> String {
+pub(super) fn agent_call_id(invite: &Request) -> String {
     crate::sip::headers::call_id(&invite.headers).unwrap().to_string()
 }
 
 /// A request from the agent in its dialog.
-fn from_agent(d: &mut Driver, invite: &Request, method: &str, cseq: u32, extra: &str, body: &str) {
+pub(super) fn from_agent(d: &mut Driver, invite: &Request, method: &str, cseq: u32, extra: &str, body: &str) {
     let req = super::parse_request(&format!(
         "{method} sip:centralita@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKag{cseq}\r\nMax-Forwards: 70\r\n\
          From: <sip:agent@127.0.0.1:5070>;tag=peer\r\nTo: <sip:5551234@127.0.0.1>;tag=x\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
@@ -67,14 +67,14 @@ fn from_agent(d: &mut Driver, invite: &Request, method: &str, cseq: u32, extra: 
     d.signal(CallSignal::Request { request: req, key });
 }
 
-fn answered(flow_yaml: &str) -> (Driver, Request) {
+pub(super) fn answered(flow_yaml: &str) -> (Driver, Request) {
     let (mut d, invite) = dialling(flow_yaml);
     d.signal(CallSignal::Response(response_to(&invite, 180, "")));
     d.signal(CallSignal::Response(response_to(&invite, 200, OFFER)));
     (d, invite)
 }
 
-fn ending(d: &Driver) -> (Outcome, bool) {
+pub(super) fn ending(d: &Driver) -> (Outcome, bool) {
     match d.ended() {
         Some(Output::Ended { outcome, bye, .. }) => (*outcome, bye.is_some()),
         _ => panic!("not ended: {:#?}", d.log),
