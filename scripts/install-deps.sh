@@ -23,6 +23,11 @@ fi
 # The built-in offline recogniser: PocketSphinx 5.1.1 (static C library and
 # en-US model) into target/pocketsphinx; media/pocketsphinx-sys links it.
 bash "$(dirname "$0")/install-pocketsphinx.sh"
+# The built-in Whisper recogniser: CTranslate2 built once into
+# ~/.cache/centralita (linked as target/ct2), and the Whisper models into
+# target/whisper-models.
+bash "$(dirname "$0")/install-ct2.sh"
+bash "$(dirname "$0")/install-whisper-models.sh"
 # The OpenAI-compatible ASR adapter's test against a real model: a venv with
 # faster-whisper and Whisper tiny.en in target/whisper-venv.
 bash "$(dirname "$0")/install-whisper.sh"

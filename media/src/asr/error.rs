@@ -85,6 +85,10 @@ pub enum AsrError {
         #[source]
         source: BoxError,
     },
+    /// Every decoder of an in-process engine is decoding; the utterance is
+    /// not queued (the call falls back to keys).
+    #[error("{engine}: all {limit} decoders are busy")]
+    Busy { engine: &'static str, limit: usize },
 }
 
 /// A message that breaks a vendor's protocol.

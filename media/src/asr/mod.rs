@@ -53,6 +53,7 @@ mod stream;
 mod streaming;
 mod transcript;
 pub mod vosk;
+pub mod whisper;
 mod ws;
 
 pub use config::ApiKey;
