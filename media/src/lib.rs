@@ -30,6 +30,7 @@ mod rtp_packet;
 pub mod rtp_session;
 mod shard;
 pub mod speech_tap;
+mod tick_timer;
 pub mod vad;
 
 pub use asr::{AsrError, AsrEvent, Grammar, GrammarPhrase, Recognizer, RecognizerStream};

@@ -8,19 +8,22 @@
 //!
 //! 1. takes new legs and the call tasks' commands (one channel per shard),
 //! 2. hands `now` to every session whose `poll_timeout` has passed (a heap
-//!    of deadlines) and sends what they produce,
-//! 3. asks epoll (mio, zero timeout) which of its sockets are readable and
-//!    drains them into their [`RtpSession`]s (and speech taps), checking
-//!    every 16 sockets for sends that came due meanwhile — peers send their
-//!    streams in bursts, and a burst's decoding, VAD and resampling must
-//!    not hold up the pacing,
-//! 4. forwards the sessions' events,
+//!    of deadlines) and sends what they produce, and forwards their events,
+//! 3. then waits in epoll (mio) until the next grid point — a `timerfd` in
+//!    the same epoll set ends the wait with sub-millisecond precision
+//!    (`tick_timer.rs`) — draining each socket as it becomes readable into
+//!    its [`RtpSession`] (and speech tap). A bridged leg's packet is thus
+//!    relayed the moment it arrives, not at the next tick. While working
+//!    through a burst it checks every 16 sockets for sends that came due
+//!    meanwhile — peers send their streams in bursts, and a burst's
+//!    decoding, VAD and resampling must not hold up the pacing.
 //!
-//! then sleeps until the next grid point. A packet therefore leaves at most
-//! one tick after its deadline, and by a constant amount for a given leg
-//! (its phase against the grid does not change), so the send *interval*
-//! stays at 20 ms. Receives wait at most one tick: nobody is woken per packet.
-//!
+//! A packet therefore leaves at most one tick after its deadline, and by a
+//! constant amount for a given leg (its phase against the grid does not
+//! change), so the send *interval* stays at 20 ms. A shard that falls
+//! behind (overload) sleeps a whole tick and then takes what arrived, so a
+//! real-time shard never takes a whole core from signalling.
+
 //! The sessions keep every protocol rule (RFC 3550 pacing, RFC 4733,
 //! latching); this file only does IO and scheduling. A leg's events go to its
 //! call task with `try_send`; if the call task is slow they wait in the leg's
@@ -44,6 +47,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
@@ -51,6 +55,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::leg::MediaCommand;
 use crate::rtp_session::{MediaEvent, RtpSession, RtpStats, MAX_PACKET_LEN, MAX_RELAY_PACKET};
 use crate::speech_tap::{SpeechTap, TapEvent};
+use crate::tick_timer::TickTimer;
 
 /// The pacing grid. Packets leave at most this long after their deadline.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
@@ -60,6 +65,8 @@ const SEND_CHECK_EVERY: usize = 16;
 const HOUSEKEEPING_TICKS: u64 = 250;
 const RECV_BUFFER: usize = 2048;
 const EVENTS_CAPACITY: usize = 1024;
+/// The tick timer's token in the epoll set (legs use their slot index).
+const TIMER_TOKEN: Token = Token(usize::MAX - 1);
 
 static FAILED_LEGS: AtomicU64 = AtomicU64::new(0);
 
@@ -119,12 +126,26 @@ pub(crate) struct Shard {
     relay_buf: Vec<u8>,
     /// Legs attached and not yet ended (read by the engine to pick a shard).
     legs: Arc<AtomicUsize>,
+    /// The pacing clock in the epoll set (`TIMER_TOKEN`); None where a
+    /// timerfd could not be made: then the shard sleeps between ticks.
+    tick_timer: Option<TickTimer>,
 }
 
 impl Shard {
     pub(crate) fn new(inputs: mpsc::UnboundedReceiver<ShardInput>, legs: Arc<AtomicUsize>) -> std::io::Result<Self> {
+        let poll = Poll::new()?;
+        let tick_timer = match TickTimer::new()
+            .and_then(|t| poll.registry().register(&mut SourceFd(&t.raw_fd()), TIMER_TOKEN, Interest::READABLE).map(|()| t))
+        {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "no timerfd for the media shard: packets wait for the next 1 ms tick");
+                None
+            }
+        };
         Ok(Shard {
-            poll: Poll::new()?,
+            poll,
+            tick_timer,
             inputs,
             slots: Vec::new(),
             free: Vec::new(),
@@ -175,8 +196,6 @@ impl Shard {
             // many packets other legs received this tick.
             self.fire_timers(now);
             self.flush();
-            self.receive(&mut events, now);
-            self.flush();
             ticks += 1;
             if ticks.is_multiple_of(HOUSEKEEPING_TICKS) {
                 self.reap_dropped();
@@ -185,11 +204,37 @@ impl Shard {
             next_tick += TICK;
             let now = Instant::now();
             if next_tick <= now {
-                // Behind (overload): still sleep a tick, so a real-time
-                // shard never takes a whole core from signalling.
+                // Behind (overload): sleep a whole tick, then take what
+                // arrived, so a real-time shard never takes a whole core
+                // from signalling.
                 next_tick = now + TICK;
+                std::thread::sleep(TICK);
+                self.receive(&mut events, Some(Duration::ZERO));
+                self.flush();
+                continue;
             }
-            std::thread::sleep(next_tick - now);
+            self.wait_for_tick(&mut events, next_tick);
+        }
+    }
+
+    /// Until `next_tick`: packets are taken (and bridged ones relayed) as
+    /// they arrive, woken by epoll; the tick timer ends the wait. Without a
+    /// timer (it could not be created) this is the old fixed tick: sleep,
+    /// then take what arrived.
+    fn wait_for_tick(&mut self, events: &mut Events, next_tick: Instant) {
+        let armed = self.tick_timer.as_ref().map(|t| t.arm(next_tick.saturating_duration_since(Instant::now())));
+        if !matches!(armed, Some(Ok(()))) {
+            std::thread::sleep(next_tick.saturating_duration_since(Instant::now()));
+            self.receive(events, Some(Duration::ZERO));
+            self.flush();
+            return;
+        }
+        loop {
+            let fired = self.receive(events, None);
+            self.flush();
+            if fired || Instant::now() >= next_tick {
+                return;
+            }
         }
     }
 
@@ -300,16 +345,28 @@ impl Shard {
         self.touch(peer);
     }
 
-    fn receive(&mut self, events: &mut Events, now: Instant) {
-        if let Err(e) = self.poll.poll(events, Some(Duration::ZERO)) {
+    /// Waits for readiness (at most `timeout`; None: until the tick timer
+    /// or a socket) and drains every readable leg. True when the tick
+    /// timer fired.
+    fn receive(&mut self, events: &mut Events, timeout: Option<Duration>) -> bool {
+        if let Err(e) = self.poll.poll(events, timeout) {
             if e.kind() != ErrorKind::Interrupted {
                 tracing::warn!(error = %e, "media poll failed");
             }
-            return;
+            return false;
         }
+        let now = Instant::now();
+        let mut fired = false;
         for (n, event) in events.iter().enumerate() {
             if n > 0 && n % SEND_CHECK_EVERY == 0 {
                 self.send_due();
+            }
+            if event.token() == TIMER_TOKEN {
+                fired = true;
+                if let Some(t) = &self.tick_timer {
+                    t.clear();
+                }
+                continue;
             }
             let idx = event.token().0;
             let Some(peer_idx) = self.slots.get(idx).and_then(Option::as_ref).map(|s| s.bridge) else { continue };
@@ -329,6 +386,7 @@ impl Shard {
             }
             self.touch(idx);
         }
+        fired
     }
 
     /// Sends whatever has come due while a burst of receives is being
