@@ -47,9 +47,9 @@ pub use clock::{parse_timestamp, ClockError};
 pub use context::{CallContext, ConsentRecord, IntentRecord, Speaker, SurveyRecord, TranscriptLine};
 pub use diagnostic::{Diagnostic, FlowError, Severity};
 pub use model::{
-    AcceptMode, BargeIn, Branch, BusinessEvent, Case, CompareOp, Condition, Consent, ContextField, Date, DayRange, EventKind, Fallback,
-    Flow, Gather, Hours, HttpMethod, Intent, Node, NodeId, PromptId, Release, Survey, SurveyScale, Text, TimeRange, Transfer, TransferMode,
-    Variant, Webhook, Weekday,
+    AcceptMode, BargeIn, Branch, BusinessEvent, CallStatus, Case, CompareOp, Condition, Consent, ContextField, Date, DayRange, EventKind,
+    Fallback, Flow, Gather, Hours, HttpMethod, Intent, Node, NodeId, PromptId, Release, StatusCallback, Survey, SurveyScale, Text,
+    TimeRange, Transfer, TransferMode, Variant, Webhook, Weekday,
 };
 pub use parse::{load_flow, parse_flow};
 pub use runner::{Action, FlowEvent, FlowRunner, TransferFailure, TransferOptions, Variables};

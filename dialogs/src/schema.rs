@@ -192,6 +192,16 @@ pub fn flow_schema() -> Value {
             "version": d("the flow's version, recorded with consent answers (default 1)", json!({"type": ["string", "number"]})),
             "language": d("BCP 47 tag of the prompts and of speech recognition (default en-US)", json!({"type": "string", "default": "en-US"})),
             "consent_required": d("outbound calls with this flow need the callee's recorded consent for this topic", json!({"type": "string"})),
+            "status_callback": d("where each call's status changes are POSTed (signed and retried like `[events]`): a URL (every status) or `{ url, events }`; `POST /v1/calls` `status_callback` replaces it for that call", json!({
+                "oneOf": [
+                    {"type": "string", "pattern": "^https?://"},
+                    {"type": "object", "additionalProperties": false, "required": ["url"], "properties": {
+                        "url": d("an http:// or https:// URL", json!({"type": "string", "pattern": "^https?://"})),
+                        "events": d("the statuses sent (default: all)", json!({"type": "array", "minItems": 1,
+                            "items": {"enum": ["ringing", "answered", "transferred", "completed"]}}))
+                    }}
+                ]
+            })),
             "start": node_id("the node a call enters first"),
             "hours": d("business hours; a closed call starts at `closed` (the gateway and `simulate` use the real clock unless pinned)", json!({
                 "type": "object", "additionalProperties": false,

@@ -146,6 +146,58 @@ impl FlowStore {
         self.snapshot().iter().map(|(p, f)| (p.clone(), f.clone())).collect()
     }
 
+    /// By name or path like [`find`](Self::find); a name nothing loaded
+    /// answers to is looked for in the flows directory (where `PUT` writes:
+    /// the default flow's), as `NAME.yaml`, `NAME.yml` or `NAME.json`, or
+    /// any flow file there whose `flow:` is NAME. A file found is validated
+    /// as at start-up and kept loaded (issue #13: `POST /v1/calls` with
+    /// `"flow": "ventas"`). `Ok(None)`: no such flow; `Err`: its file does
+    /// not load (diagnostics name the file).
+    pub fn find_or_load(&self, name: &str) -> Result<Option<(PathBuf, Arc<Flow>)>, FlowLoadError> {
+        if let Some(found) = self.find(name) {
+            return Ok(Some(found));
+        }
+        let Some(path) = self.file_in_dir(name) else { return Ok(None) };
+        let (flow, warnings) = load_flow_file(&path, &self.options)?;
+        if flow.name != name {
+            return Err(FlowLoadError::NameMismatch { expected: name.to_string(), found: flow.name });
+        }
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        tracing::info!(flow = name, path = %path.display(), "flow loaded from the flows directory");
+        let flow = Arc::new(flow);
+        let mut guard = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let mut table = Table::clone(&guard);
+        // Loaded meanwhile by another request: keep that one.
+        let flow = table.entry(path.clone()).or_insert(flow).clone();
+        *guard = Arc::new(table);
+        Ok(Some((path, flow)))
+    }
+
+    /// The file of flow `name` in the flows directory: `NAME.yaml` (`.yml`,
+    /// `.json`), else the first flow file there (by name) whose `flow:` key
+    /// says NAME. Names outside `[A-Za-z0-9_-]` never leave the directory.
+    fn file_in_dir(&self, name: &str) -> Option<PathBuf> {
+        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return None;
+        }
+        let exact = ["yaml", "yml", "json"].iter().map(|ext| self.new_flow_dir.join(format!("{name}.{ext}"))).find(|p| p.is_file());
+        if exact.is_some() {
+            return exact;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.new_flow_dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")))
+            .collect();
+        files.sort();
+        files.into_iter().find(|p| {
+            let source = std::fs::read_to_string(p).unwrap_or_default();
+            dialogs::parse_flow(&source, &p.display().to_string()).is_ok_and(|f| f.name == name)
+        })
+    }
+
     /// Validates `source` as flow `name` and, when it holds, takes it and
     /// writes it to its file (the loaded one, or `<dir>/<name>.yaml`).
     pub fn replace(&self, name: &str, source: &str) -> Result<Replaced, FlowLoadError> {
@@ -195,6 +247,31 @@ mod tests {
         assert!(std::fs::read_to_string(dir.path().join("menu.yaml")).unwrap().contains("version: 2"));
         let new = flows.replace("other", &MENU.replace("flow: menu", "flow: other")).unwrap();
         assert!(new.created && new.path.ends_with("other.yaml"));
+    }
+
+    #[test]
+    fn a_flow_by_name_is_found_in_the_flows_directory_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let flows = store(dir.path());
+        std::fs::write(dir.path().join("ventas.yaml"), MENU.replace("flow: menu", "flow: ventas")).unwrap();
+        std::fs::write(dir.path().join("other-file.yml"), MENU.replace("flow: menu", "flow: soporte")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "flow: nope").unwrap();
+        assert!(flows.find("ventas").is_none(), "not loaded at start");
+        let (path, flow) = flows.find_or_load("ventas").unwrap().expect("ventas.yaml");
+        assert!(path.ends_with("ventas.yaml") && flow.name == "ventas");
+        assert!(flows.find("ventas").is_some(), "kept loaded");
+        let (path, _) = flows.find_or_load("soporte").unwrap().expect("by its flow: key");
+        assert!(path.ends_with("other-file.yml"));
+        assert!(flows.find_or_load("menu").unwrap().is_some(), "loaded ones still by name");
+        for unknown in ["nope", "notes", "../menu", ""] {
+            assert!(flows.find_or_load(unknown).unwrap().is_none(), "{unknown}");
+        }
+        std::fs::write(dir.path().join("broken.yaml"), MENU.replace("flow: menu", "flow: broken").replace("start: hi", "start: nowhere"))
+            .unwrap();
+        let err = flows.find_or_load("broken").unwrap_err();
+        assert!(err.to_string().contains("broken.yaml:3:1: start node `nowhere`"), "{err}");
+        std::fs::write(dir.path().join("misnamed.yaml"), MENU).unwrap();
+        assert!(matches!(flows.find_or_load("misnamed").unwrap_err(), FlowLoadError::NameMismatch { .. }));
     }
 
     #[test]

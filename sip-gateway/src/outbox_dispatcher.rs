@@ -9,16 +9,20 @@
 //! timeout, a connection error) is reported with [`Store::outbox_failed`]
 //! and the store schedules the retry (1 s doubling to 10 min; the 20th
 //! failure dead-letters the row, which is kept). Store errors are logged
-//! and the next poll tries again. Without a url the task sends nothing and
-//! rows stay pending. [`OutboxDispatcher::shutdown`] lets the POST in flight
-//! finish and be recorded; the rest of the batch waits for the next start.
+//! and the next poll tries again. A row may carry its own URL (call status
+//! callbacks, issue #13: the flow's or the `POST /v1/calls` request's
+//! `status_callback`), signed and retried the same way; the others go to
+//! `[events].url`. Without that url those rows stay pending (rows with their
+//! own URL still leave). [`OutboxDispatcher::shutdown`] lets the POST in
+//! flight finish and be recorded; the rest of the batch waits for the next
+//! start.
 //!
 //! # What a receiver gets
 //!
 //! ```text
-//! POST <[events].url>
+//! POST <[events].url, or the row's own URL>
 //! Content-Type: application/json
-//! X-Centralita-Event: business_event          (the outbox row's kind)
+//! X-Centralita-Event: business_event          (the outbox row's kind: or call_status)
 //! Idempotency-Key: <the row's idempotency key>
 //! X-Centralita-Delivery: <the outbox row id>
 //! X-Centralita-Timestamp: 1767225600          (Unix seconds, when signed)
@@ -165,23 +169,17 @@ impl OutboxDispatcher {
         C: Fn() -> i64 + Send + Sync + 'static,
     {
         let notify = Arc::new(Notify::new());
-        let (stop, mut stop_rx) = watch::channel(false);
+        let (stop, stop_rx) = watch::channel(false);
         let (stats_tx, stats) = watch::channel(DispatchStats::default());
-        let Some(url) = config.url.as_deref() else {
-            tracing::info!("no [events].url: business events stay in the outbox, undelivered");
-            let task = tokio::spawn(async move {
-                let _keep = stats_tx;
-                // Err: the handle was dropped. Either way, stop.
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            });
-            return Ok(Self { notify, stop, stats, task });
+        let parsed = match config.url.as_deref() {
+            Some(url) => Some(http_url(url).ok_or_else(|| DispatchError::BadUrl(url.into()))?),
+            None => {
+                tracing::info!("no [events].url: business events stay in the outbox, undelivered (status callbacks still leave)");
+                None
+            }
         };
-        let parsed = reqwest::Url::parse(url).map_err(|_| DispatchError::BadUrl(url.into()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(DispatchError::BadUrl(url.into()));
-        }
         if config.secret.is_empty() {
-            tracing::warn!("[events].secret is empty: receivers cannot tell deliveries from forgeries");
+            tracing::warn!("[events].secret is empty: receivers cannot tell deliveries (events, status callbacks) from forgeries");
         }
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
         let http = reqwest::Client::builder()
@@ -190,7 +188,8 @@ impl OutboxDispatcher {
             // A redirected POST would lose its body or its signature's meaning.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        tracing::info!(url = %redact(&parsed), batch = config.batch, poll_ms = config.poll_ms, "outbox dispatcher started");
+        let shown = parsed.as_ref().map_or_else(|| "none".to_string(), redact);
+        tracing::info!(url = %shown, batch = config.batch, poll_ms = config.poll_ms, "outbox dispatcher started");
         let worker = Worker {
             store,
             http,
@@ -240,7 +239,8 @@ impl OutboxDispatcher {
 struct Worker {
     store: Store,
     http: reqwest::Client,
-    url: reqwest::Url,
+    /// `[events].url`: rows without their own URL go here; None: they wait.
+    url: Option<reqwest::Url>,
     secret: Vec<u8>,
     timeout: Duration,
     poll: Duration,
@@ -280,7 +280,11 @@ impl Worker {
 
     /// Delivers what is due; true if there may be more due right now.
     async fn pass(&mut self) -> bool {
-        let items = match self.store.due_outbox((self.clock)(), self.batch).await {
+        let due = match self.url {
+            Some(_) => self.store.due_outbox((self.clock)(), self.batch).await,
+            None => self.store.due_outbox_with_url((self.clock)(), self.batch).await,
+        };
+        let items = match due {
             Ok(items) => items,
             Err(e) => {
                 self.store_error("reading the due outbox rows", &e);
@@ -344,9 +348,13 @@ impl Worker {
         let body = serde_json::to_vec(&item.payload).map_err(|e| format!("payload: {e}"))?;
         let timestamp = timestamp.to_string();
         let signature = signature(&self.secret, &timestamp, &body);
+        let url = match item.url.as_deref() {
+            Some(own) => http_url(own).ok_or_else(|| "the row's url is not an http or https URL".to_string())?,
+            None => self.url.clone().ok_or_else(|| "no [events].url".to_string())?,
+        };
         let request = self
             .http
-            .post(self.url.clone())
+            .post(url)
             .timeout(self.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("X-Centralita-Event", &item.kind)
@@ -399,6 +407,11 @@ impl Worker {
             tracing::debug!(error = %e, "outbox dispatcher: {doing} failed again");
         }
     }
+}
+
+/// `url` if it is an absolute http or https URL.
+fn http_url(url: &str) -> Option<reqwest::Url> {
+    reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
 }
 
 /// The URL without user info, query or fragment, for logs.

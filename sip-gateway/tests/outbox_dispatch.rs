@@ -212,7 +212,8 @@ async fn without_a_url_nothing_is_sent_and_rows_stay_pending() {
     let d = OutboxDispatcher::spawn_with_clock(db.store.clone(), &EventsConfig::default(), clock).unwrap();
     d.notify();
     d.notifier().notify();
-    assert_eq!(d.shutdown().await, DispatchStats::default());
+    let end = d.shutdown().await;
+    assert_eq!((end.delivered, end.failed, end.dead_lettered, end.store_errors), (0, 0, 0, 0));
     let rows = pending(&db.store).await;
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].attempts, rows[0].last_error.as_deref()), (0, None));
@@ -268,4 +269,43 @@ async fn shutdown_finishes_the_post_in_flight_and_leaves_the_rest() {
     assert!(seen.try_recv().is_err(), "the second row was not sent");
     let rows = pending(&db.store).await;
     assert_eq!(rows.iter().map(|r| r.idempotency_key.as_str()).collect::<Vec<_>>(), ["second"]);
+}
+
+/// Issue #13: a row with its own URL (a call status callback) goes there,
+/// signed like the rest, with or without `[events].url`; rows without one
+/// wait for `[events].url`.
+#[tokio::test]
+async fn rows_with_their_own_url_go_there_even_without_an_events_url() {
+    let db = common::sqlite().await;
+    assert!(db.store.add_business_event(lead("lead-4")).await.unwrap());
+    let (own, mut own_seen) = receiver(vec![]).await;
+    let payload = json!({"call_id": "c1", "status": "answered"});
+    assert!(db.store.enqueue_to(&own, "call_status", &payload, "status:c1:answered", NOW).await.unwrap());
+    assert!(!db.store.enqueue_to(&own, "call_status", &payload, "status:c1:answered", NOW).await.unwrap(), "one per key");
+    let (_now, read) = clock();
+    let no_url = EventsConfig { secret: SECRET.into(), ..EventsConfig::default() };
+    let d = OutboxDispatcher::spawn_with_clock(db.store.clone(), &no_url, read).unwrap();
+    let mut stats = d.stats();
+    let req = next(&mut own_seen).await;
+    until(&mut stats, |s| s.delivered == 1).await;
+    assert_eq!(req.header("x-centralita-event"), "call_status");
+    assert_eq!(req.header("idempotency-key"), "status:c1:answered");
+    assert!(verify_signature(SECRET, req.header("x-centralita-timestamp"), &req.body, req.header("x-centralita-signature")));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&req.body).unwrap(), payload);
+    let end = d.shutdown().await;
+    assert_eq!((end.delivered, end.failed), (1, 0));
+    let rows = pending(&db.store).await;
+    assert_eq!(rows.iter().map(|r| (r.idempotency_key.as_str(), r.url.is_none())).collect::<Vec<_>>(), [("lead-4", true)]);
+
+    // With `[events].url` too, each row goes to its own place.
+    let (events, mut events_seen) = receiver(vec![]).await;
+    assert!(db.store.enqueue_to(&own, "call_status", &payload, "status:c1:completed", NOW).await.unwrap());
+    let (_now, read) = clock();
+    let d = OutboxDispatcher::spawn_with_clock(db.store.clone(), &config(&events), read).unwrap();
+    let mut stats = d.stats();
+    until(&mut stats, |s| s.delivered == 2).await;
+    assert_eq!(next(&mut events_seen).await.header("idempotency-key"), "lead-4");
+    assert_eq!(next(&mut own_seen).await.header("idempotency-key"), "status:c1:completed");
+    d.shutdown().await;
+    assert!(pending(&db.store).await.is_empty());
 }

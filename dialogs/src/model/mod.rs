@@ -7,6 +7,7 @@
 
 mod de;
 mod hours;
+mod status;
 mod steps;
 mod verbs;
 
@@ -19,6 +20,7 @@ use crate::locate::SourceMap;
 
 pub(crate) use de::parse_duration;
 pub use hours::{Date, DayRange, Hours, TimeRange, Weekday};
+pub use status::{CallStatus, StatusCallback};
 pub use steps::{Branch, BusinessEvent, Case, CompareOp, Condition, Consent, EventKind, HttpMethod, Survey, SurveyScale, Variant, Webhook};
 pub use verbs::{AcceptMode, BargeIn, ContextField, Fallback, Gather, Intent, Release, Text, Transfer, TransferMode};
 
@@ -91,6 +93,11 @@ pub struct Flow {
     /// for this topic (`consent_required: marketing`); none: no check.
     #[serde(default)]
     pub consent_required: Option<String>,
+    /// Where each call's status changes (`ringing`, `answered`,
+    /// `transferred`, `completed`) are POSTed (issue #13); a
+    /// `POST /v1/calls` `status_callback` replaces it for that call.
+    #[serde(default)]
+    pub status_callback: Option<StatusCallback>,
     /// Business hours (parsed and shape-checked only for now).
     #[serde(default)]
     pub hours: Option<Hours>,

@@ -127,6 +127,9 @@ impl Check<'_> {
                 self.error(&["hours", "closed"], format!("hours: closed node `{closed}` is not defined"));
             }
         }
+        if let Some(problem) = flow.status_callback.as_ref().and_then(|cb| cb.problem()) {
+            self.error(&["status_callback"], problem);
+        }
     }
 
     fn verbs(&mut self, id: &NodeId, node: &Node) {

@@ -158,3 +158,15 @@ pub(crate) async fn put_flow(
         Err(e) => Err(ApiError::bad_request(format!("flow rejected:\n{e}")).into_response()),
     }
 }
+
+/// `status` with a [`FlowRejected`] body naming flow `name`: its file's
+/// diagnostics, or why it could not be read (`POST /v1/calls` with a flow
+/// from the flows directory that does not load).
+pub(crate) fn flow_rejected(status: StatusCode, name: &str, error: FlowLoadError) -> Response {
+    let diagnostics = match &error {
+        FlowLoadError::Invalid(d) => d.iter().map(DiagnosticBody::from).collect(),
+        _ => Vec::new(),
+    };
+    let error = format!("flow {name:?} rejected:\n{error}");
+    (status, Json(FlowRejected { error, diagnostics })).into_response()
+}

@@ -235,3 +235,24 @@ pub(crate) struct KpiReport {
     total: Kpis,
     groups: Vec<KpiGroup>,
 }
+
+/// A call status: what a status callback reports.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CallStatus {
+    Ringing,
+    Answered,
+    Transferred,
+    Completed,
+}
+
+/// Where a call's status changes are POSTed (issue #13): this object, or
+/// its `url` alone as a string (every status). Signed and retried like
+/// `[events]` deliveries (`X-Centralita-Event: call_status`).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct StatusCallback {
+    /// An absolute `http://` or `https://` URL.
+    url: String,
+    /// The statuses sent; absent: all four.
+    events: Option<Vec<CallStatus>>,
+}

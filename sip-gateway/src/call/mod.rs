@@ -12,6 +12,7 @@
 
 mod core;
 pub mod outbound;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use crate::store::Record;
 
 pub use self::core::Outcome;
 use self::core::{CallCore, CallIdentity, CallSettings, Output, RenderJob, RenderMsg, WallClock, WebhookRequest};
+use self::status::StatusHook;
 pub use crate::flows::FlowStore;
 
 /// Longest wait for the end record's COMMIT before answering BYE anyway.
@@ -88,6 +90,9 @@ impl CallSpawner for Spawner {
         let span = tracing::info_span!("call", call_id = %call_id);
         let refer = shared.config.refer_allowed(incoming.flow.remote().ip());
         let id = shared.identity(call_id, caller, called, flow_name, refer);
+        // The flow's `status_callback:` (issue #13).
+        let callback = id.flow.as_ref().and_then(|f| f.status_callback.clone());
+        let status = callback.map(|cb| StatusHook::new(cb, &id, crate::store::Direction::Inbound, unix_ms()));
         let now = Instant::now();
         let core = CallCore::new_inbound(
             shared.settings(),
@@ -98,7 +103,8 @@ impl CallSpawner for Spawner {
             incoming.local_addr,
             WallClock::new(now, unix_ms()),
         );
-        let task = CallTask::new(shared, core, incoming.endpoint, tx.clone());
+        let mut task = CallTask::new(shared, core, incoming.endpoint, tx.clone());
+        task.status = status;
         crate::metrics::metrics().active_calls.inc();
         tokio::spawn(task.run_inbound(rx).instrument(span));
         tx
@@ -136,6 +142,9 @@ struct CallTask {
     webhook_rx: mpsc::Receiver<(u64, FlowEvent, String)>,
     /// Set by `Output::Ended`.
     ended: Option<Ending>,
+    /// The call's status callback (issue #13), if its flow or its
+    /// `POST /v1/calls` asked for one.
+    status: Option<StatusHook>,
 }
 
 impl CallTask {
@@ -158,6 +167,7 @@ impl CallTask {
             webhook_tx,
             webhook_rx,
             ended: None,
+            status: None,
         }
     }
 
@@ -236,6 +246,9 @@ impl CallTask {
     /// Performs the core's outputs, in order.
     async fn perform(&mut self) {
         while let Some(output) = self.core.poll_output() {
+            // A status callback row goes after the output it reports
+            // (after its record, in the writer's order).
+            let status = self.status.as_mut().and_then(|hook| hook.observe(&output, unix_ms()));
             match output {
                 Output::Respond { key, response } => self.to_endpoint(EndpointCommand::Respond { key, response }).await,
                 Output::SendRequest { request, flow } => {
@@ -280,10 +293,16 @@ impl CallTask {
                 Output::StartRecognizer { grammar, language } => self.start_recognizer(&grammar, &language),
                 Output::StopRecognizer => self.asr = None,
                 Output::Webhook(request) => self.webhook(request),
+                Output::Ringing { .. } => {}
                 Output::Record(record) => self.record(record).await,
                 Output::Publish(info) => self.shared.registry.upsert(info),
                 Output::Context(context) => self.shared.registry.set_context(self.core.call_id(), context).await,
                 Output::Ended { outcome, end, bye } => self.ended = Some((outcome, end, bye)),
+            }
+            if let Some(row) = status {
+                // Queued ahead of the durable end in `finish`: `completed`
+                // is committed before the caller's BYE is answered.
+                self.record(row).await;
             }
         }
     }
@@ -501,6 +520,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 /// Starts an outbound call's task (used by [`outbound::Dialer`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn_outbound(
     shared: Arc<Shared>,
     endpoint: mpsc::Sender<EndpointCommand>,
@@ -509,15 +529,18 @@ pub(crate) fn spawn_outbound(
     local_addr: std::net::SocketAddr,
     spec: core::OutboundSpec,
     flow_path: String,
+    status_callback: Option<dialogs::StatusCallback>,
 ) {
     let (tx, rx) = mpsc::channel(64);
     let call_id = crate::sip::headers::call_id(&invite.headers).unwrap_or_default().to_string();
     let caller = spec.trunk.from_user.clone().unwrap_or_else(|| "centralita".into());
     let refer = shared.config.refer_allowed(sip_flow.remote().ip());
     let id = shared.identity(call_id.clone(), caller, spec.number.clone(), flow_path, refer);
+    let status = status_callback.map(|cb| StatusHook::new(cb, &id, crate::store::Direction::Outbound, unix_ms()));
     let now = Instant::now();
     let core = CallCore::new_outbound(shared.settings(), id, invite, sip_flow, local_addr, spec, WallClock::new(now, unix_ms()));
-    let task = CallTask::new(shared, core, endpoint, tx);
+    let mut task = CallTask::new(shared, core, endpoint, tx);
+    task.status = status;
     crate::metrics::metrics().active_calls.inc();
     let span = tracing::info_span!("call", call_id = %call_id);
     tokio::spawn(task.run_outbound(rx).instrument(span));

@@ -42,6 +42,10 @@ pub struct OutboundRequest {
     /// A `[[trunks]]` name; default: the first trunk with a `uri`.
     #[serde(default)]
     pub trunk: Option<String>,
+    /// Where this call's status changes go (issue #13); replaces the
+    /// flow's `status_callback:`.
+    #[serde(default)]
+    pub status_callback: Option<dialogs::StatusCallback>,
 }
 
 /// Why a call was not placed.
@@ -53,8 +57,12 @@ pub enum DialError {
     DoNotCall(String),
     #[error("flow {flow} requires consent for {topic:?}, and {number} has not granted it")]
     NoConsent { flow: String, topic: String, number: String },
-    #[error("no loaded flow named {0:?}")]
+    #[error("no flow named {0:?}: not loaded, and not in the flows directory")]
     UnknownFlow(String),
+    #[error("flow {name:?} does not load: {error}")]
+    BadFlow { name: String, error: crate::flows::FlowLoadError },
+    #[error("`status_callback`: {0}")]
+    BadStatusCallback(String),
     #[error("no trunk named {0:?} with a `uri`")]
     UnknownTrunk(String),
     #[error("no [[trunks]] entry has a `uri` for outbound calls")]
@@ -87,7 +95,12 @@ impl Dialer {
     pub async fn dial(&self, req: OutboundRequest) -> Result<String, DialError> {
         // One spelling for the do-not-call and consent checks (issue #13).
         let number = crate::numbers::normalize(&req.number, &self.shared.config.numbers).map_err(|_| DialError::BadNumber)?;
+        if let Some(problem) = req.status_callback.as_ref().and_then(dialogs::StatusCallback::problem) {
+            return Err(DialError::BadStatusCallback(problem));
+        }
         let (flow_path, flow) = self.flow(req.flow.as_deref())?;
+        // The request's callback wins over the flow's.
+        let status_callback = req.status_callback.or_else(|| flow.status_callback.clone());
         if self.store.dnc_contains(&number).await? {
             return Err(DialError::DoNotCall(number));
         }
@@ -107,7 +120,7 @@ impl Dialer {
         let invite = build_invite(&request_uri, &from_user, local_addr, &call_id, 1)?;
         let spec = OutboundSpec { trunk, variables: req.variables, number };
         let flow = SipFlow::Udp { listener, remote };
-        super::spawn_outbound(self.shared.clone(), self.endpoint.clone(), invite, flow, local_addr, spec, flow_path);
+        super::spawn_outbound(self.shared.clone(), self.endpoint.clone(), invite, flow, local_addr, spec, flow_path, status_callback);
         Ok(call_id)
     }
 
@@ -118,7 +131,11 @@ impl Dialer {
                 let p = &self.shared.config.flows.default;
                 flows.get(p).map(|f| (p.display().to_string(), f))
             }
-            Some(n) => flows.find(n).map(|(p, f)| (p.display().to_string(), f)),
+            // Loaded (default, routes, PUT) or a file in the flows directory.
+            Some(n) => flows
+                .find_or_load(n)
+                .map_err(|error| DialError::BadFlow { name: n.to_string(), error })?
+                .map(|(p, f)| (p.display().to_string(), f)),
         };
         found.ok_or_else(|| DialError::UnknownFlow(name.unwrap_or("[flows].default").to_string()))
     }

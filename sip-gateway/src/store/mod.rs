@@ -176,7 +176,12 @@ impl Store {
     }
     /// Queues a delivery; idempotent on (kind, key): `Ok(false)` for a repeat.
     pub async fn enqueue(&self, kind: &str, payload: &serde_json::Value, key: &str, now: i64) -> Result<bool> {
-        self.write(Record::Enqueue { kind: kind.into(), payload: payload.clone(), key: key.into(), at: now }).await
+        self.write(Record::Enqueue { kind: kind.into(), payload: payload.clone(), key: key.into(), at: now, url: None }).await
+    }
+    /// As [`enqueue`](Self::enqueue), delivered to `url` instead of `[events].url`.
+    pub async fn enqueue_to(&self, url: &str, kind: &str, payload: &serde_json::Value, key: &str, now: i64) -> Result<bool> {
+        let record = Record::Enqueue { kind: kind.into(), payload: payload.clone(), key: key.into(), at: now, url: Some(url.into()) };
+        self.write(record).await
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -34,6 +34,10 @@ pub struct OutboxItem {
     pub dead_at: Option<i64>,
     pub last_error: Option<String>,
     pub idempotency_key: String,
+    /// Where this row goes; None: `[events].url` (business events). Call
+    /// status callbacks carry their own (issue #13).
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// What [`Store::outbox_failed`] did.
@@ -62,7 +66,8 @@ pub(crate) fn backoff_ms(attempts: i64) -> i64 {
     (1000_i64 << doublings).min(OUTBOX_MAX_BACKOFF_MS)
 }
 
-const OUTBOX_COLUMNS: &str = "id, kind, payload, created_at, next_attempt_at, attempts, delivered_at, dead_at, last_error, idempotency_key";
+const OUTBOX_COLUMNS: &str =
+    "id, kind, payload, created_at, next_attempt_at, attempts, delivered_at, dead_at, last_error, idempotency_key, url";
 
 impl OutboxItem {
     fn from_row(row: &AnyRow) -> Result<Self> {
@@ -77,6 +82,7 @@ impl OutboxItem {
             dead_at: row.try_get("dead_at")?,
             last_error: row.try_get("last_error")?,
             idempotency_key: row.try_get("idempotency_key")?,
+            url: row.try_get("url")?,
         })
     }
 }
@@ -84,8 +90,19 @@ impl OutboxItem {
 impl Store {
     /// Pending rows whose time has come, oldest schedule first.
     pub async fn due_outbox(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>> {
+        self.due_outbox_where(now, limit, false).await
+    }
+
+    /// As [`due_outbox`](Self::due_outbox), only rows that carry their own
+    /// `url` (a dispatcher without `[events].url` leaves the others pending).
+    pub async fn due_outbox_with_url(&self, now: i64, limit: u32) -> Result<Vec<OutboxItem>> {
+        self.due_outbox_where(now, limit, true).await
+    }
+
+    async fn due_outbox_where(&self, now: i64, limit: u32, only_with_url: bool) -> Result<Vec<OutboxItem>> {
+        let with_url = if only_with_url { "AND url IS NOT NULL " } else { "" };
         let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1 \
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1 {with_url}\
              ORDER BY next_attempt_at, created_at, id LIMIT $2"
         );
         let rows = sqlx::query(&sql).bind(now).bind(i64::from(limit)).fetch_all(self.pool()).await?;

@@ -148,7 +148,7 @@ pub(crate) async fn apply(conn: &mut AnyConnection, record: &Record) -> Result<b
                 .await?;
                 sqlx::query("UPDATE calls SET ab_variant = $1 WHERE id = $2").bind(&a.variant).bind(&a.call_id).execute(&mut *conn).await?
             }
-            Record::Enqueue { kind, payload, key, at } => return enqueue(conn, kind, payload, key, *at).await,
+            Record::Enqueue { kind, payload, key, at, url } => return enqueue(conn, kind, payload, key, *at, url.as_deref()).await,
         };
     Ok(done.rows_affected() > 0)
 }
@@ -178,20 +178,28 @@ async fn add_event(conn: &mut AnyConnection, e: &BusinessEvent) -> Result<bool> 
         return Ok(false);
     }
     let delivery = serde_json::to_value(EventRecord { id, event: e.clone() })?;
-    enqueue(conn, EVENT_OUTBOX_KIND, &delivery, &e.idempotency_key, e.at).await?;
+    enqueue(conn, EVENT_OUTBOX_KIND, &delivery, &e.idempotency_key, e.at, None).await?;
     Ok(true)
 }
 
-pub(crate) async fn enqueue(conn: &mut AnyConnection, kind: &str, payload: &serde_json::Value, key: &str, at: i64) -> Result<bool> {
+pub(crate) async fn enqueue(
+    conn: &mut AnyConnection,
+    kind: &str,
+    payload: &serde_json::Value,
+    key: &str,
+    at: i64,
+    url: Option<&str>,
+) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO outbox (id, kind, payload, created_at, next_attempt_at, attempts, idempotency_key) \
-         VALUES ($1, $2, $3, $4, $4, 0, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO outbox (id, kind, payload, created_at, next_attempt_at, attempts, idempotency_key, url) \
+         VALUES ($1, $2, $3, $4, $4, 0, $5, $6) ON CONFLICT DO NOTHING",
     )
     .bind(new_id())
     .bind(kind)
     .bind(serde_json::to_string(payload)?)
     .bind(at)
     .bind(key)
+    .bind(url)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() > 0)

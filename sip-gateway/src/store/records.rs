@@ -191,11 +191,13 @@ pub enum Record {
     Survey(SurveyAnswer),
     Event(BusinessEvent),
     Ab(AbAssignment),
+    /// A delivery for the outbox; `url` None: `[events].url`.
     Enqueue {
         kind: String,
         payload: serde_json::Value,
         key: String,
         at: i64,
+        url: Option<String>,
     },
 }
 

@@ -48,6 +48,7 @@ use crate::store::{CallEnd, Record};
 
 pub(crate) use flow::{RenderJob, RenderMsg};
 use listen::Listening;
+pub(crate) use record::stored_outcome;
 use record::CallRecorder;
 use transfer::Transfer;
 pub(crate) use uac::OutboundSpec;
@@ -189,6 +190,11 @@ pub(crate) enum Output {
     StopRecognizer,
     /// Perform a flow webhook; report with `handle_webhook(seq, …)`.
     Webhook(WebhookRequest),
+    /// The far end rings: a 180/183 came for our INVITE (outbound), or we
+    /// sent 180 to the caller (inbound, `[sip].answer_delay_ms`). For the
+    /// call's status callback (issue #13); at most once per call. `at`:
+    /// Unix ms, on the call's clock like the records' times.
+    Ringing { code: u16, at: i64 },
     /// A call record for the store writer, in order.
     Record(Record),
     /// The live view of the call changed.

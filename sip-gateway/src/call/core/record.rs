@@ -191,7 +191,7 @@ impl CallRecorder {
 
 /// Our outcome in the store's words (DESIGN §6: containment = neither
 /// transferred nor failed) and who hung up.
-fn stored_outcome(outcome: Outcome) -> (StoredOutcome, HangupSide) {
+pub(crate) fn stored_outcome(outcome: Outcome) -> (StoredOutcome, HangupSide) {
     match outcome {
         Outcome::Completed => (StoredOutcome::Completed, HangupSide::Gateway),
         Outcome::Transferred => (StoredOutcome::Transferred, HangupSide::Gateway),

@@ -45,6 +45,8 @@ pub(crate) struct Outbound {
     authenticated: bool,
     /// A provisional response came: the far end exists (and may ring).
     provisional: bool,
+    /// A 180 or 183 came (reported once, `Output::Ringing`).
+    ringing: bool,
     /// The ACK for the callee's 2xx.
     ack: Option<Request>,
 }
@@ -70,7 +72,8 @@ impl CallCore {
         let key = TransactionKey::from_request(&invite).expect("our INVITE has a branch");
         let mut core = CallCore::new(settings, id, invite, key, sip_flow, local_addr, clock);
         core.phase = Phase::Dialling;
-        core.outbound = Some(Outbound { spec, deadline: None, cancelled: false, authenticated: false, provisional: false, ack: None });
+        core.outbound =
+            Some(Outbound { spec, deadline: None, cancelled: false, authenticated: false, provisional: false, ringing: false, ack: None });
         core
     }
 
@@ -175,8 +178,15 @@ impl CallCore {
         match code {
             100..=199 => {
                 tracing::debug!(code, "outbound call progress");
+                let mut first_ring = false;
                 if let Some(o) = self.outbound.as_mut() {
                     o.provisional = true;
+                    // 180 Ringing, or 183 Session Progress (early media, the
+                    // ring-back tone of many carriers); 100 Trying is not ringing.
+                    first_ring = matches!(code, 180 | 183) && !std::mem::replace(&mut o.ringing, true);
+                }
+                if first_ring {
+                    self.out(Output::Ringing { code, at: self.clock.unix_ms(now) });
                 }
             }
             200..=299 => self.dialling_answered(&resp, now),

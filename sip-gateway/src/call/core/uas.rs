@@ -44,6 +44,7 @@ impl CallCore {
             Ok(()) if !self.settings.answer_delay.is_zero() => {
                 let ringing = make_response(&self.invite, StatusCode::Ringing, Some(&self.local_tag));
                 self.out(Output::Respond { key: self.invite_key.clone(), response: ringing });
+                self.out(Output::Ringing { code: 180, at: self.clock.unix_ms(now) });
                 self.answer_at = Some(now + self.settings.answer_delay);
             }
             Ok(()) => self.answer(now),

@@ -57,6 +57,15 @@ fn ringing_delay_then_200() {
     assert_eq!(codes(&d), [180]);
     d.run_for(Duration::from_millis(1));
     assert_eq!(codes(&d), [180, 200]);
+    // Issue #13: our 180 is the call's `ringing` status.
+    assert_eq!(d.log.iter().filter(|o| matches!(o, Output::Ringing { code: 180, .. })).count(), 1);
+}
+
+#[test]
+fn answering_at_once_does_not_ring() {
+    let d = Driver::inbound(settings(), MENU, super::invite(OFFER));
+    assert_eq!(codes(&d), [200]);
+    assert!(!d.log.iter().any(|o| matches!(o, Output::Ringing { .. })));
 }
 
 #[test]

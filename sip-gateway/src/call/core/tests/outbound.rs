@@ -165,3 +165,23 @@ fn ring_timeout_then_487_is_no_answer() {
     d.signal(CallSignal::Response(response_to(&invite, 487, "")));
     assert_eq!(outcome(&d), Outcome::NoAnswer);
 }
+
+/// Issue #13: the status callback's `ringing` comes from 180 or 183, once;
+/// 100 Trying is not ringing.
+#[test]
+fn ringing_is_reported_once_on_180_or_183() {
+    let rings =
+        |d: &Driver| d.log.iter().filter_map(|o| if let Output::Ringing { code, .. } = o { Some(*code) } else { None }).collect::<Vec<_>>();
+    let mut d = dialling(None);
+    let invite = d.sent(Method::Invite)[0].clone();
+    d.signal(CallSignal::Response(response_to(&invite, 100, "")));
+    assert!(rings(&d).is_empty(), "100 Trying");
+    d.signal(CallSignal::Response(response_to(&invite, 183, "")));
+    d.signal(CallSignal::Response(response_to(&invite, 180, "")));
+    assert_eq!(rings(&d), [183]);
+    d.signal(CallSignal::Response(response_to(&invite, 200, OFFER)));
+    assert_eq!(rings(&d), [183]);
+    let ringing = d.log.iter().position(|o| matches!(o, Output::Ringing { .. })).unwrap();
+    let answered = d.log.iter().position(|o| matches!(o, Output::Record(Record::Answered { .. }))).unwrap();
+    assert!(ringing < answered);
+}
