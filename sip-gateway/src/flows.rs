@@ -211,6 +211,14 @@ impl FlowStore {
             return Err(FlowLoadError::NameMismatch { expected: name.to_string(), found: flow.name });
         }
         let tmp = path.with_extension("yaml.tmp");
+        let taken = self.replace_gated(name, source, &|| true)?;
+        Ok(taken.expect("an open gate takes the flow"))
+    }
+
+    /// [`replace`](Self::replace), asking `commit` right before writing:
+    /// `Ok(None)`, nothing written or taken, when it says no (the admin
+    /// API's time bound passed meanwhile, [`crate::flow_guard::run_bounded`]).
+    pub fn replace_gated(&self, name: &str, source: &str, commit: &dyn Fn() -> bool) -> Result<Option<Replaced>, FlowLoadError> {
         let write = std::fs::write(&tmp, source).and_then(|()| std::fs::rename(&tmp, &path));
         write.map_err(|e| FlowLoadError::Write { path: path.display().to_string(), source: e })?;
         let flow = Arc::new(flow);
@@ -219,7 +227,10 @@ impl FlowStore {
         table.insert(path.clone(), flow.clone());
         *guard = Arc::new(table);
         drop(guard);
-        Ok(Replaced { path, flow, created: existing.is_none(), warnings })
+        Ok(Some(Replaced { path, flow, created: existing.is_none(), warnings }))
+        if !commit() {
+            return Ok(None);
+        }
     }
 }
 

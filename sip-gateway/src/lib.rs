@@ -6,6 +6,7 @@ pub mod api;
 pub mod call;
 pub mod config;
 pub mod dashboard;
+pub mod flow_guard;
 pub mod flows;
 pub mod metrics;
 pub mod numbers;

@@ -5,6 +5,13 @@
 //! `file:line:col: message`, one per line) and `diagnostics`, the same as a
 //! JSON list of `{file, line, column, severity, message}` for editors and
 //! CI. Calls already running keep the version they started with.
+//!
+//! A source is measured before it is parsed, and parsed and validated on
+//! the blocking pool, one at a time, within a time bound
+//! ([`crate::flow_guard`], issue #15 item 1): nothing sent here can delay
+//! a SIP response. Over a limit: 413 (size) or 422 (nesting depth, node
+//! count, time), or 503 while another flow is still being validated, each
+//! with `limit` (its name) and `max` (its value).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -72,6 +79,28 @@ pub(crate) struct FlowRejected {
     diagnostics: Vec<DiagnosticBody>,
 }
 
+/// A flow source over one of the limits of `PUT /v1/flows/{name}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FlowLimitBody {
+    /// `flow rejected:` and which limit, with where (a line) when it can say.
+    error: String,
+    /// `size` (bytes), `depth` (nesting levels), `nodes`, `time` (seconds) or `busy`.
+    limit: &'static str,
+    /// The limit's value, in the unit above.
+    max: u64,
+}
+
+fn limit_response(e: &crate::flow_guard::LimitExceeded) -> Response {
+    use crate::flow_guard::LimitExceeded;
+    let status = match e {
+        LimitExceeded::Size { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        LimitExceeded::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    tracing::warn!(limit = e.name(), "flow source refused: {e}");
+    (status, Json(FlowLimitBody { error: format!("flow rejected: {e}"), limit: e.name(), max: e.limit() })).into_response()
+}
+
 /// Every loaded flow.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct FlowList {
@@ -131,6 +160,9 @@ pub(crate) async fn get_flow(State(s): State<ApiState>, ApiPath(name): ApiPath<S
         (status = 201, description = "created", body = FlowInfo),
         (status = 400, description = "not a valid flow: `error` has every diagnostic as file:line:col: message, `diagnostics` the same as a list", body = FlowRejected),
         (status = 401, description = "missing or wrong bearer token", body = super::ErrorBody),
+        (status = 413, description = "the source is larger than the limit (`limit`: `size`, `max` bytes)", body = FlowLimitBody),
+        (status = 422, description = "the source nests deeper, holds more nodes or takes longer to validate than the limits (`limit`: `depth`, `nodes`, `time`)", body = FlowLimitBody),
+        (status = 503, description = "another flow is still being validated (`limit`: `busy`)", body = FlowLimitBody),
     )
 )]
 pub(crate) async fn put_flow(
@@ -138,13 +170,32 @@ pub(crate) async fn put_flow(
     ApiPath(name): ApiPath<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<FlowInfo>), Response> {
-    let store = flows(&s).map_err(IntoResponse::into_response)?;
-    let source = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the flow source must be UTF-8").into_response())?;
-    match store.replace(&name, source) {
+    use crate::flow_guard::{self, LimitExceeded};
+    flows(&s).map_err(IntoResponse::into_response)?;
+    let store = s.flows.clone().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no flows are loaded").into_response())?;
+    if body.len() > flow_guard::MAX_BYTES {
+        return Err(limit_response(&LimitExceeded::Size { bytes: body.len(), limit: flow_guard::MAX_BYTES }));
+    }
+    let source = String::from_utf8(body.to_vec()).map_err(|_| ApiError::bad_request("the flow source must be UTF-8").into_response())?;
+    let (flow_name, text) = (name.clone(), source.clone());
+    // Off the async runtime, one at a time, within the time bound.
+    let outcome = flow_guard::run_bounded(flow_guard::MAX_TIME, move |commit| {
+        flow_guard::prescan(&text, &flow_guard::Limits::default()).map_err(Err)?;
+        store.replace_gated(&flow_name, &text, commit).map_err(Ok)
+    })
+    .await;
+    let replaced = match outcome {
+        Err(limit) | Ok(Err(Err(limit))) => return Err(limit_response(&limit)),
+        // Past its gate, the work always takes the flow.
+        Ok(Ok(None)) => return Err(limit_response(&LimitExceeded::Time { limit: flow_guard::MAX_TIME })),
+        Ok(Ok(Some(r))) => Ok(r),
+        Ok(Err(Ok(e))) => Err(e),
+    };
+    match replaced {
         Ok(r) => {
             tracing::info!(flow = %name, version = %r.flow.version, path = %r.path.display(), "flow replaced");
             let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok((status, Json(info(&r.path, &r.flow, Some(source.to_string()), &r.warnings))))
+            Ok((status, Json(info(&r.path, &r.flow, Some(source), &r.warnings))))
         }
         Err(e @ FlowLoadError::Write { .. }) => {
             tracing::error!(error = %e, "flow not saved");

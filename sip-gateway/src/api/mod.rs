@@ -4,8 +4,10 @@
 //! an OpenAPI 3.1 document of all of it at `GET /openapi.json`.
 //!
 //! Conventions, the same on every route:
-//! - Every `/v1` route needs `Authorization: Bearer <token>`; without it,
-//!   or with a wrong one: 401. Tokens have roles (issue #13): `[api].token`
+//! - Every `/v1` route needs `Authorization: Bearer <token>` (the scheme in
+//!   any case, RFC 7235); without it, or with a wrong one: 401. Tokens are
+//!   compared as SHA-256 digests in constant time, so neither a token's
+//!   length nor a matching prefix shows in the response time. Tokens have roles (issue #13): `[api].token`
 //!   and `[[api.tokens]]` with `role = "admin"` may do everything; `read`
 //!   may make any GET; `agent` may only read calls (`GET /v1/calls…`,
 //!   contexts included). A request outside the token's role: 403.
@@ -13,9 +15,10 @@
 //! - Every error is JSON `{"error": "..."}`: 400 for a bad query string,
 //!   path or body (the message names the field), 404 for an unknown id or
 //!   endpoint, 405 for a wrong method, 503 when no store is configured,
-//!   500 (logged, message kept generic) for a storage failure. axum's own
-//!   plain-text rejections never reach a client: the extractors in
-//!   [`error`] map them.
+//!   500 (logged, message kept generic) for a storage failure, 413 for a
+//!   body over the limit. axum's own plain-text rejections never reach a
+//!   client: the extractors in [`error`] map them, and [`json_errors`]
+//!   rewrites any that is left (the body limit's 413).
 //! - Times in query strings are RFC 3339 (`2026-05-01T00:00:00Z`, any
 //!   offset) or Unix milliseconds; times in responses are Unix milliseconds.
 //!
@@ -110,12 +113,18 @@ impl ApiState {
         self
     }
 
-    /// The role of a presented token, if it is one of ours.
+    /// The role of a presented token, if it is one of ours. Every
+    /// configured token is compared (in constant time, see [`same`]), so
+    /// the time taken does not say which one matched, or how much of one.
     fn role_of(&self, given: &str) -> Option<ApiRole> {
-        if same(given, &self.token) {
-            return Some(ApiRole::Admin);
+        let given = digest(given);
+        let mut role = None;
+        for (token, r) in std::iter::once((&self.token, ApiRole::Admin)).chain(self.tokens.iter().map(|(t, r)| (t, *r))) {
+            if same(&given, token) && role.is_none() {
+                role = Some(r);
+            }
         }
-        self.tokens.iter().find(|(t, _)| same(given, t)).map(|(_, role)| *role)
+        role
     }
 
     /// The dashboard's time zone: `[dashboard].timezone`, else the default
@@ -162,6 +171,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(crate::dashboard::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint") })
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
 }
 
@@ -237,13 +247,50 @@ fn allowed(role: ApiRole, method: &axum::http::Method, path: &str) -> bool {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`. The scheme is
+/// case-insensitive and may be followed by more than one space (RFC 7235
+/// §2.1, RFC 6750 §2.1).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())?.strip_prefix("Bearer ")
+    // Only leading space is skipped: a token is compared exactly as sent.
+    let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())?.trim_start();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Constant-time enough for a bearer token compare: length + fold.
-fn same(given: &str, token: &str) -> bool {
-    !token.is_empty() && given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+fn digest(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether a presented token (its SHA-256 `given`) is `token`. Both sides
+/// are hashed first, so the comparison is always of 32 bytes whatever the
+/// lengths, and it is constant-time (`subtle`): neither the token's length
+/// nor how many leading bytes matched shows in the response time. An empty
+/// configured token matches nothing.
+fn same(given: &[u8; 32], token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !token.is_empty() && bool::from(given.ct_eq(&digest(token)))
+}
+
+/// Every error body is JSON `{"error": "..."}`: what axum or a layer
+/// answers in plain text (a body over the size limit: 413) is rewritten
+/// here, keeping the status and the message.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let text =
+        axum::body::to_bytes(resp.into_body(), 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!("request body too large ({})", if text.is_empty() { "over the limit" } else { &text }),
+        _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        _ => text,
+    };
+    ApiError::new(status, message).into_response()
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
