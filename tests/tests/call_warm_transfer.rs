@@ -129,3 +129,31 @@ fn a_busy_agent_sends_the_caller_to_the_busy_node() {
     assert_eq!((t["ok"].as_bool(), t["result_code"].as_i64()), (Some(false), Some(486)), "{t}");
     assert_eq!(calls["calls"][0]["outcome"], "completed");
 }
+
+#[test]
+fn an_agent_pbx_that_challenges_gets_the_trunks_digest_answer() {
+    let dir = Scratch::new("warm-auth");
+    let agent_port = free_udp_port();
+    // The agent's PBX is a [[trunks]] entry: its `uri` says where, its
+    // credentials answer the PBX's challenge (`allow` keeps the loopback
+    // caller in).
+    let trunk = format!(
+        "[[trunks]]\nname = \"pbx\"\nallow = [\"127.0.0.0/8\"]\nuri = \"sip:127.0.0.1:{agent_port}\"\nusername = \"desk\"\npassword = \"s3cret\"\n"
+    );
+    let gw = Gateway::start_with_tables("", 20, &flow_for(agent_port, &dir), &trunk);
+    let mut caller = Rtp::new(0x8888_8888);
+    let vars = [("USER", "desk".to_string()), ("PASS", "s3cret".to_string())];
+    let mut agent_sipp = sipp_uas(&scenario("uas_auth.xml"), &vars, agent_port, &["-m", "1"], &dir.0);
+    let mut caller_sipp =
+        sipp_spawn(&scenario("warm_caller.xml"), &[("RTP_PORT", caller.port().to_string())], gw.sip_udp, &["-m", "1"], &dir.0);
+    let gw_rtp = caller.until_loud(Duration::from_secs(15)).expect("menu");
+    caller.key(gw_rtp, 0);
+    assert!(wait(&mut agent_sipp, Duration::from_secs(20)).success(), "the PBX verified the digest: {}", sipp_errors(&dir));
+    assert!(wait(&mut caller_sipp, Duration::from_secs(30)).success(), "the busy node hangs up the caller");
+    assert!(gw.wait_idle(Duration::from_secs(10)));
+    let (_, calls) = gw.api_get("/v1/calls", Some(&gw.token));
+    let id = calls["calls"][0]["id"].as_str().unwrap().to_string();
+    let (_, detail) = gw.api_get(&format!("/v1/calls/{}", urlencode(&id)), Some(&gw.token));
+    let t = &detail["transfers"][0];
+    assert_eq!(t["result_code"].as_i64(), Some(486), "verified (a wrong digest gets 403 from the scenario): {t}");
+}

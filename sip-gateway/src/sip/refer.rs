@@ -38,6 +38,25 @@ pub fn parse_sip_uri(s: &str) -> Result<SipUri, ReferError> {
     rsip::Uri::try_from(t).map(SipUri).map_err(|_| ReferError::BadUri(s.into()))
 }
 
+/// `host:port` of a SIP URI (`sip:agent@pbx.example:5070;transport=udp` →
+/// `pbx.example:5070`; port 5060 when absent; host lower-cased), to match a
+/// transfer target against a trunk's `uri`.
+pub fn host_port_key(uri: &str) -> Option<String> {
+    let t = uri.trim().trim_start_matches('<').trim_end_matches('>');
+    let rest = t.split_once(':').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips"))?.1;
+    let rest = rest.split(['?', ';']).next()?;
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    if hostport.is_empty() {
+        return None;
+    }
+    let has_port = match hostport.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => hostport.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()),
+    };
+    let with_port = if has_port { hostport.to_string() } else { format!("{hostport}:5060") };
+    Some(with_port.to_ascii_lowercase())
+}
+
 /// §19.1.1 / RFC 3986: escape everything but unreserved and a few
 /// header-value safe characters inside a URI header.
 pub fn escape_uri_header(v: &str) -> String {
@@ -93,6 +112,15 @@ pub fn sipfrag_status(body: &[u8]) -> Result<u16, ReferError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_keys_match_trunk_uris() {
+        assert_eq!(host_port_key("sip:agent@PBX.example:5070;transport=udp").as_deref(), Some("pbx.example:5070"));
+        assert_eq!(host_port_key("<sip:127.0.0.1>").as_deref(), Some("127.0.0.1:5060"));
+        assert_eq!(host_port_key("sips:desk@10.0.0.9?X=1").as_deref(), Some("10.0.0.9:5060"));
+        assert_eq!(host_port_key("sip:[::1]:5080").as_deref(), Some("[::1]:5080"));
+        assert_eq!(host_port_key("tel:+5411"), None);
+    }
 
     #[test]
     fn refer_to_embeds_escaped_context() {

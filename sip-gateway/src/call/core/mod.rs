@@ -72,6 +72,9 @@ pub(crate) struct CallSettings {
     /// The recogniser's final must come this soon after the end of speech.
     pub(crate) final_timeout: Duration,
     pub(crate) agent_uri: String,
+    /// Digest credentials for agent legs, by the `host:port` of the
+    /// `[[trunks]]` `uri` they belong to (`sip::refer::host_port_key`).
+    pub(crate) agent_credentials: Vec<(String, String, String)>,
     /// `[flows].pinned_time`: the wall clock the flows see, if pinned.
     pub(crate) pinned_time: Option<SystemTime>,
     /// A recogniser is configured (`[speech].asr` not `none`).
@@ -90,6 +93,14 @@ impl CallSettings {
             complete_timeout_ms: cfg.speech.complete_timeout_ms,
             final_timeout: Duration::from_millis(cfg.speech.final_timeout_ms.max(1)),
             agent_uri: cfg.transfer.agent_uri.clone(),
+            agent_credentials: cfg
+                .trunks
+                .iter()
+                .filter_map(|t| {
+                    let key = crate::sip::refer::host_port_key(t.uri.as_deref()?)?;
+                    Some((key, t.username.clone()?, t.password.clone()?))
+                })
+                .collect(),
             pinned_time: cfg.flows.pinned_time.as_deref().and_then(|t| dialogs::parse_timestamp(t).ok()),
             speech,
         }

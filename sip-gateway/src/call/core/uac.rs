@@ -266,41 +266,8 @@ impl CallCore {
             tracing::warn!(code, "trunk challenged the call but has no credentials");
             return false;
         };
-        let wanted = if code == 407 { "proxy-authenticate" } else { "www-authenticate" };
-        let Some(value) = challenge.headers.iter().find_map(|h| match h {
-            Header::WwwAuthenticate(v) if wanted == "www-authenticate" => Some(v.value().to_string()),
-            Header::ProxyAuthenticate(v) if wanted == "proxy-authenticate" => Some(v.value().to_string()),
-            Header::Other(name, v) if name.eq_ignore_ascii_case(wanted) => Some(v.clone()),
-            _ => None,
-        }) else {
-            return false;
-        };
-        let Some(answer) = crate::sip::digest::answer_challenge(&value, &Method::Invite, &self.invite.uri, &user, &pass) else {
-            return false;
-        };
-        // Same Call-ID and From tag, CSeq + 1, a new branch (§22.2, §8.1.3.5).
-        let cseq = headers::cseq(&self.invite.headers).map_or(1, |c| c.0) + 1;
-        let mut hs: Vec<Header> = self.invite.headers.iter().cloned().collect();
-        for h in &mut hs {
-            match h {
-                Header::Via(_) => {
-                    *h = Header::Via(rsip::headers::Via::new(format!(
-                        "SIP/2.0/UDP {};branch={};rport",
-                        self.local_addr,
-                        headers::new_branch()
-                    )))
-                }
-                Header::CSeq(_) => *h = Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} INVITE"))),
-                _ => {}
-            }
-        }
-        let header = if code == 407 {
-            Header::ProxyAuthorization(rsip::headers::ProxyAuthorization::new(answer))
-        } else {
-            Header::Authorization(rsip::headers::Authorization::new(answer))
-        };
-        hs.push(header);
-        self.invite.headers = hs.into();
+        let Some(invite) = authorized_invite(&self.invite, challenge, code, &user, &pass, self.local_addr) else { return false };
+        self.invite = invite;
         self.invite_key = TransactionKey::from_request(&self.invite).expect("branch");
         self.send_invite();
         true
@@ -310,6 +277,47 @@ impl CallCore {
         let cancel = cancel_for(&self.invite);
         self.out(Output::SendRequest { request: cancel, flow: self.sip_flow });
     }
+}
+
+/// §22.2: `invite` again, answering the 401/407 `challenge` with
+/// `user`/`pass`: same Call-ID and From tag, CSeq + 1, a new branch
+/// (§8.1.3.5), and Authorization (401) or Proxy-Authorization (407).
+/// None when the challenge is missing or not one we can answer.
+pub(super) fn authorized_invite(
+    invite: &Request,
+    challenge: &rsip::Response,
+    code: u16,
+    user: &str,
+    pass: &str,
+    local: std::net::SocketAddr,
+) -> Option<Request> {
+    let wanted = if code == 407 { "proxy-authenticate" } else { "www-authenticate" };
+    let value = challenge.headers.iter().find_map(|h| match h {
+        Header::WwwAuthenticate(v) if wanted == "www-authenticate" => Some(v.value().to_string()),
+        Header::ProxyAuthenticate(v) if wanted == "proxy-authenticate" => Some(v.value().to_string()),
+        Header::Other(name, v) if name.eq_ignore_ascii_case(wanted) => Some(v.clone()),
+        _ => None,
+    })?;
+    let answer = crate::sip::digest::answer_challenge(&value, &Method::Invite, &invite.uri, user, pass)?;
+    let cseq = headers::cseq(&invite.headers).map_or(1, |c| c.0) + 1;
+    let mut hs: Vec<Header> = invite.headers.iter().cloned().collect();
+    for h in &mut hs {
+        match h {
+            Header::Via(_) => {
+                *h = Header::Via(rsip::headers::Via::new(format!("SIP/2.0/UDP {local};branch={};rport", headers::new_branch())))
+            }
+            Header::CSeq(_) => *h = Header::CSeq(rsip::headers::CSeq::new(format!("{cseq} INVITE"))),
+            _ => {}
+        }
+    }
+    hs.push(if code == 407 {
+        Header::ProxyAuthorization(rsip::headers::ProxyAuthorization::new(answer))
+    } else {
+        Header::Authorization(rsip::headers::Authorization::new(answer))
+    });
+    let mut out = invite.clone();
+    out.headers = hs.into();
+    Some(out)
 }
 
 /// §9.1: the CANCEL of `invite`: its Request-URI, Call-ID, From, To, CSeq

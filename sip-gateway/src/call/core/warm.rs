@@ -23,7 +23,7 @@ use media::rtp_session::MediaEvent;
 use rsip::headers::UntypedHeader;
 use rsip::{Header, Method, Request, StatusCode};
 
-use super::uac::cancel_for;
+use super::uac::{authorized_invite, cancel_for};
 use super::{CallCore, Outcome, Output, RenderJob};
 use crate::metrics::metrics;
 use crate::sip::dialog::Dialog;
@@ -77,6 +77,8 @@ pub(crate) struct AgentLeg {
     /// The caller's hold prompt while it plays.
     pub(super) hold_id: Option<u64>,
     pub(super) media_up: bool,
+    /// The INVITE has answered a digest challenge once (§22.2).
+    authenticated: bool,
     /// The agent's BYE came while the caller's side was replacing our leg
     /// (`release: refer`): only the NOTIFY is awaited.
     pub(super) left: bool,
@@ -160,6 +162,7 @@ impl CallCore {
             whisper_id: None,
             hold_id: None,
             media_up: false,
+            authenticated: false,
             left: false,
         });
         self.play_hold();
@@ -237,6 +240,9 @@ impl CallCore {
             return; // BYE/CANCEL answers: nothing to do
         }
         let code = resp.status_code.code();
+        if matches!(code, 401 | 407) && self.agent_retry_with_credentials(&resp, code) {
+            return;
+        }
         let Some(a) = self.agent.as_mut() else { return };
         if code >= 300 {
             a.invite = None; // the INVITE is over: nothing to CANCEL
@@ -257,6 +263,26 @@ impl CallCore {
             (603, _) => self.agent_not_taken(TransferFailure::Declined, "agent declined (603)".into(), now),
             _ => self.warm_failed(Some(code), format!("agent leg failed with {code}"), now),
         }
+    }
+
+    /// The agent's PBX challenged the INVITE: one retry with the
+    /// credentials of the `[[trunks]]` entry whose `uri` is the agent's
+    /// host and port (§22.2). False: none, or already tried.
+    fn agent_retry_with_credentials(&mut self, challenge: &rsip::Response, code: u16) -> bool {
+        let local = self.local_addr;
+        let Some(a) = self.agent.as_mut().filter(|a| a.state == AgentState::Dialling && !a.authenticated) else { return false };
+        let key = crate::sip::refer::host_port_key(&a.target.to_string());
+        let Some((_, user, pass)) = self.settings.agent_credentials.iter().find(|(k, _, _)| Some(k) == key.as_ref()) else {
+            tracing::warn!(code, agent = %a.target, "the agent's PBX challenged the INVITE; no [[trunks]] uri with credentials matches it");
+            return false;
+        };
+        let Some(invite) = a.invite.as_ref().and_then(|i| authorized_invite(i, challenge, code, user, pass, local)) else { return false };
+        a.authenticated = true;
+        a.invite = Some(invite.clone());
+        let flow = a.flow;
+        tracing::info!(code, "agent leg challenged: INVITE again with digest credentials");
+        self.out(Output::SendInvite { request: invite, flow });
+        true
     }
 
     fn agent_answered(&mut self, ok: &rsip::Response, now: Instant) {

@@ -62,6 +62,7 @@ pub(super) fn settings() -> CallSettings {
         complete_timeout_ms: 200,
         final_timeout: Duration::from_secs(3),
         agent_uri: "sip:agents@127.0.0.1:5070".into(),
+        agent_credentials: vec![("127.0.0.1:5070".into(), "desk".into(), "s3cret".into())],
         pinned_time: None,
         speech: false,
     }

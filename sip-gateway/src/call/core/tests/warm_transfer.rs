@@ -247,3 +247,52 @@ fn a_trunk_without_refer_bridges_a_blind_transfer_at_once() {
     assert!(d.sent(Method::Refer).is_empty(), "no REFER to a trunk that refuses them");
     assert_eq!(d.sent(Method::Invite).len(), 1, "the agent is dialled");
 }
+
+fn challenge(invite: &Request, code: u16) -> rsip::Response {
+    let mut r = response_to(invite, code, "");
+    let name = if code == 407 { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+    r.headers.push(rsip::Header::Other(name.into(), "Digest realm=\"pbx\", nonce=\"abc123\", algorithm=MD5, qop=\"auth\"".into()));
+    r
+}
+
+#[test]
+fn a_challenging_agent_pbx_gets_one_digest_answer() {
+    let (mut d, invite) = dialling(&flow("dtmf"));
+    d.signal(CallSignal::Response(challenge(&invite, 407)));
+    let invites = d.sent(Method::Invite);
+    assert_eq!(invites.len(), 2, "the INVITE again: {:#?}", d.log);
+    let again = invites[1].clone();
+    assert_eq!(agent_call_id(&again), agent_call_id(&invite), "same dialog attempt");
+    assert_eq!(crate::sip::headers::cseq(&again.headers).map(|c| c.0), Some(2));
+    let text = again.to_string();
+    assert!(text.contains("Proxy-Authorization: Digest") && text.contains("username=\"desk\"") && text.contains("realm=\"pbx\""), "{text}");
+    assert!(header(&again, "User-to-User").is_some(), "the context headers stay");
+    // A second challenge is a failure, not a loop.
+    d.signal(CallSignal::Response(challenge(&again, 401)));
+    assert_eq!(d.sent(Method::Invite).len(), 2);
+    let t = transfer_record(&d);
+    assert_eq!((t.ok, t.result_code), (false, Some(401)));
+}
+
+#[test]
+fn the_ack_of_an_authenticated_invite_has_its_cseq() {
+    let (mut d, invite) = dialling(&flow("auto"));
+    d.signal(CallSignal::Response(challenge(&invite, 401)));
+    let again = d.sent(Method::Invite)[1].clone();
+    assert!(again.to_string().contains("Authorization: Digest"));
+    d.signal(CallSignal::Response(response_to(&again, 200, OFFER)));
+    let ack = d.log.iter().find_map(|o| match o {
+        Output::Transmit { request, .. } if request.method == Method::Ack => Some(request.clone()),
+        _ => None,
+    });
+    assert_eq!(ack.and_then(|a| crate::sip::headers::cseq(&a.headers).map(|c| c.0)), Some(2));
+    d.drive_until("the bridge", |log| log.iter().any(|o| matches!(o, Output::Bridge)));
+}
+
+#[test]
+fn a_challenge_from_a_pbx_without_credentials_fails_the_transfer() {
+    let (mut d, invite) = dialling(&flow("dtmf").replace("127.0.0.1:5070", "127.0.0.1:5071"));
+    d.signal(CallSignal::Response(challenge(&invite, 401)));
+    assert_eq!(d.sent(Method::Invite).len(), 1, "no trunk credentials for 127.0.0.1:5071");
+    assert_eq!(d.prompts().last().map(String::as_str), Some("Press 0 for a person."), "failed → welcome");
+}
