@@ -136,7 +136,8 @@ pub struct TransferConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpeechConfig {
-    /// `builtin` (offline PocketSphinx), `vosk`, `openai`, `deepgram`, or `none`.
+    /// `builtin` (in-process Whisper, `[speech.builtin]`; also `whisper`),
+    /// `pocketsphinx` (in-process, en-US), `vosk`, `openai`, `deepgram`, or `none`.
     pub asr: String,
     /// `builtin` (espeak-ng), `openai`, `elevenlabs`.
     pub tts: String,
@@ -154,6 +155,9 @@ pub struct SpeechConfig {
     /// A vendor TTS prompt rendered during a call must start within this,
     /// ms; later, the built-in voice says it.
     pub tts_first_chunk_ms: u64,
+    /// `[speech.builtin]`: the built-in Whisper recogniser (models per
+    /// language, concurrent decodes, threads per decode).
+    pub builtin: Option<media::asr::whisper::WhisperConfig>,
     /// `[speech.vosk]`: the Vosk server WebSocket adapter.
     pub vosk: Option<media::asr::vosk::VoskConfig>,
     /// `[speech.openai]`: OpenAI-compatible `/v1/audio/transcriptions`.
@@ -242,6 +246,7 @@ impl Default for SpeechConfig {
             complete_timeout_ms: 200,
             final_timeout_ms: 3000,
             tts_first_chunk_ms: 1500,
+            builtin: None,
             vosk: None,
             openai: None,
             deepgram: None,
@@ -494,6 +499,16 @@ allow = ["127.0.0.0/8"]
         assert_eq!(Config::default().source_acl(), None);
         assert_eq!(c.flow_for("1"), Path::new("flows/demo.yaml"));
         assert_eq!(c.rtp_ports().unwrap(), 20000..=20999);
+    }
+
+    #[test]
+    fn builtin_whisper_table() {
+        let text = "[speech]\nasr = \"whisper\"\n[speech.builtin]\ndecoders = 1\nthreads = 1\n[speech.builtin.models]\nes = \"/m/base\"\n";
+        let c = Config::from_toml(text, "c.toml").unwrap();
+        let w = c.speech.builtin.unwrap();
+        assert_eq!((w.decoders, w.threads, w.beam_size), (1, 1, 1));
+        assert_eq!(w.model_dirs().keys().collect::<Vec<_>>(), ["en", "es"]);
+        assert!(Config::from_toml("[speech.builtin]\nthread = 1\n", "c.toml").is_err(), "unknown keys are errors");
     }
 
     #[test]

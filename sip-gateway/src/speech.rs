@@ -182,7 +182,8 @@ pub fn recognizer_from_config(cfg: &Config) -> Result<Option<Arc<dyn Recognizer>
     let s = &cfg.speech;
     Ok(Some(match s.asr.as_str() {
         "none" | "off" => return Ok(None),
-        "builtin" => Arc::new(media::asr::builtin::BuiltinRecognizer::new()?),
+        "builtin" | "whisper" => Arc::new(media::asr::whisper::WhisperRecognizer::new(&s.builtin.clone().unwrap_or_default())?),
+        "pocketsphinx" => Arc::new(media::asr::builtin::BuiltinRecognizer::new()?),
         // Load tests: the speech path without recognition (media/src/asr/discard.rs).
         "discard" => Arc::new(media::asr::discard::DiscardRecognizer),
         "vosk" => Arc::new(vosk::VoskRecognizer::new(s.vosk.clone().ok_or_else(|| missing("asr", "vosk", "vosk"))?)?),

@@ -470,6 +470,34 @@ pub fn udp_exchange(to: SocketAddr, msg: &[u8], wait: Duration) -> Option<String
     Some(String::from_utf8_lossy(&buf[..n]).to_string())
 }
 
+/// `text` spoken by the Piper neural voice (scripts/piper_say.py: test
+/// audio only, installed by scripts/install-whisper.sh), then 1 s of
+/// silence, as raw µ-law at 8 kHz in `dir/name.ulaw` (what SIPp's
+/// rtp_stream plays as PCMU); returns that path. Natural speech for the
+/// built-in Whisper recogniser: espeak-ng's robotic words through G.711
+/// are misheard by every model here (BENCHMARKS.md, issue #14).
+pub fn speak_natural(dir: &Path, name: &str, text: &str) -> String {
+    let wav = dir.join(format!("{name}.wav"));
+    let out = dir.join(format!("{name}.ulaw"));
+    let venv = std::env::var_os("WHISPER_VENV").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target/whisper-venv"));
+    let piper = Command::new(venv.join("bin/python"))
+        .arg(repo_root().join("scripts/piper_say.py"))
+        .arg(&wav)
+        .arg(text)
+        .output()
+        .expect("the test venv's python (scripts/install-whisper.sh, make deps)");
+    assert!(piper.status.success(), "piper_say.py: {}", String::from_utf8_lossy(&piper.stderr));
+    let sox = Command::new("sox")
+        .arg(&wav)
+        .args(["-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"])
+        .arg(&out)
+        .args(["pad", "0", "1"])
+        .output()
+        .expect("sox (make deps)");
+    assert!(sox.status.success(), "sox: {}", String::from_utf8_lossy(&sox.stderr));
+    out.display().to_string()
+}
+
 /// scripts/whisper_server.py (faster-whisper, Whisper tiny.en: an
 /// OpenAI-compatible transcription server over a real model), killed on drop.
 pub struct WhisperServer {

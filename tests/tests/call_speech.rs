@@ -1,17 +1,18 @@
-//! Issue #5 end to end: SIPp streams espeak-ng speech as PCMU
+//! Issues #5 and #14 end to end: SIPp streams speech as PCMU
 //! (`rtp_stream`) while the welcome prompt plays; the speech tap (8→16 kHz,
-//! VAD) hands it to the built-in offline recogniser (tests/scenarios/
-//! speech_flow.yaml). "representative" (an agent phrase) ends in the REFER
-//! with context; silence re-prompts and then exhausts.
+//! VAD) hands it to the built-in recogniser (Whisper tiny.en in-process,
+//! the embedded default). "representative" (an agent phrase) ends in the
+//! REFER with context; "agent" and "sales" in the demo menu reach their
+//! nodes; silence re-prompts and then exhausts.
 //!
-//! The words are ones the built-in model recognises reliably through the
-//! phone band; "agent" and "sales" are not yet (BENCHMARKS.md: 69 % intent
-//! accuracy with the wideband PyPI model), which is why issue #5 stays open.
+//! The caller's words are spoken by a neural voice (Piper, test audio only:
+//! `speak_natural`); espeak-ng's robotic speech through G.711 is heard
+//! wrongly by every model here (BENCHMARKS.md, both corpora).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use centralita_e2e::{record_rtp, repo_root, sipp_ok, Gateway, Scratch, WhisperServer};
+use centralita_e2e::{record_rtp, repo_root, sipp_ok, speak_natural, Gateway, Scratch, WhisperServer};
 use serde_json::Value;
 
 /// One speech call at a time in this file: a recogniser (PocketSphinx on
@@ -74,7 +75,7 @@ fn saying_representative_during_the_menu_prompt_is_referred() {
     let _alone = alone();
     let gw = Gateway::start_full("", 60, &repo_root().join("tests/scenarios/speech_flow.yaml"));
     let dir = Scratch::new("speech-agent");
-    let audio = speak(&dir.0, "agent", "representative");
+    let audio = speak_natural(&dir.0, "agent", "representative");
     // Recorded for the whole call: a fixed window opened before SIPp starts
     // can miss the prompt on a busy box.
     let rec = record_rtp();
@@ -124,7 +125,9 @@ fn demo_call_saying(words: &str, scenario_name: &str, extra: &[(&str, String)]) 
 fn demo_call_saying_with(words: &str, scenario_name: &str, extra: &[(&str, String)], tables: &str) -> (Gateway, Value) {
     let gw = Gateway::start_with_tables("", 60, &repo_root().join("flows/demo.yaml"), tables);
     let dir = Scratch::new("speech-demo");
-    let audio = speak(&dir.0, "words", words);
+    // The built-in recogniser hears the natural voice; the OpenAI adapter's
+    // test keeps espeak-ng (its words pass there, and it needs no venv voice).
+    let audio = if tables.is_empty() { speak_natural(&dir.0, "words", words) } else { speak(&dir.0, "words", words) };
     let mut vars = vec![("RTP_PORT", centralita_e2e::free_udp_port().to_string()), ("AUDIO", audio.clone()), ("TONE", audio)];
     vars.push(("DELAY_MS", "1500".to_string()));
     vars.extend(extra.iter().cloned());
@@ -133,15 +136,11 @@ fn demo_call_saying_with(words: &str, scenario_name: &str, extra: &[(&str, Strin
     (gw, call)
 }
 
-// The issue's own acceptance words. Not met by the built-in recogniser:
-// through the phone band it hears "human" for both "agent" and "sales"
-// (BENCHMARKS.md, "Speech recognition"). Run with `--ignored` against a
-// better model. "agent" passes with Whisper tiny.en behind the OpenAI
-// adapter (below); espeak-ng's "sales" through G.711 defeats Whisper too
-// ("fail", "hail", "Hey, you'll": its /s/ lies mostly above 4 kHz).
+// The issue's own acceptance words, with the built-in recogniser (issue
+// #14: Whisper in-process) and a natural voice.
 #[test]
-#[ignore = "issue #5: the built-in model mishears \"agent\" through 8 kHz"]
 fn saying_agent_in_the_demo_menu_is_referred() {
+    let _alone = alone();
     let (gw, call) = demo_call_saying("agent", "refer_inband.xml", &[("SIPFRAG", "200 OK".to_string())]);
     assert!(gw.log_text().contains("caller said"));
     assert_eq!(nodes(&call), ["welcome", "to_agent"], "{call:#}");
@@ -149,8 +148,8 @@ fn saying_agent_in_the_demo_menu_is_referred() {
 }
 
 #[test]
-#[ignore = "issue #5: the built-in model mishears \"sales\" through 8 kHz"]
 fn saying_sales_in_the_demo_menu_reaches_the_sales_node() {
+    let _alone = alone();
     let (_gw, call) = demo_call_saying("sales", "speech_gateway_hangs_up.xml", &[]);
     assert_eq!(nodes(&call), ["welcome", "sales"], "{call:#}");
 }

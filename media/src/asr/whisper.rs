@@ -20,7 +20,8 @@
 //! phrase matching see words. An utterance the model scores as no speech
 //! (`no_speech_prob` > 0.6 with an average log-probability < −1, the rule
 //! of OpenAI's and faster-whisper's transcribe) is an empty final.
-//! Confidence: the exponential of the average token log-probability.
+//! Confidence: the geometric mean of the decoded tokens' probabilities
+//! (end of text included), i.e. `exp(avg_logprob)`.
 //!
 //! Threads and admission. The decode itself runs in CTranslate2's replica
 //! threads: `decoders` replicas (concurrent decodes) of `threads` CPU
@@ -229,9 +230,13 @@ impl Model {
         };
         let results = self.whisper.generate(&view, std::slice::from_ref(&prompt.tokens), &options).map_err(engine_err)?;
         let Some(result) = results.into_iter().next() else { return Ok((String::new(), 0.0)) };
-        let score = result.scores.first().copied().unwrap_or(0.0);
         let Some(ids) = result.sequences_ids.into_iter().next() else { return Ok((String::new(), 0.0)) };
-        if result.no_speech_prob > 0.6 && score < -1.0 {
+        // CTranslate2's score is the sum of every step's log-probability,
+        // the end-of-text step included, divided by the text's token count;
+        // the average over all scored steps is faster-whisper's avg_logprob.
+        let n = ids.len() as f32;
+        let avg_logprob = result.scores.first().copied().unwrap_or(0.0) * n / (n + 1.0);
+        if result.no_speech_prob > 0.6 && avg_logprob < -1.0 {
             return Ok((String::new(), 0.0));
         }
         let ids: Vec<u32> = ids.into_iter().filter_map(|id| u32::try_from(id).ok()).collect();
@@ -240,7 +245,7 @@ impl Model {
         if text.chars().all(|c| !c.is_alphanumeric()) {
             return Ok((String::new(), 0.0));
         }
-        Ok((text, score.exp().clamp(0.0, 1.0)))
+        Ok((text, avg_logprob.exp().clamp(0.0, 1.0)))
     }
 }
 
