@@ -42,12 +42,22 @@ impl std::fmt::Display for Lines<'_> {
 }
 
 /// What `[speech].asr` understands, for the flows' language check
-/// (issue #13): the built-in PocketSphinx has an en-US model only; `none`
-/// recognises nothing. `None` for multilingual or unknown engines
-/// (Whisper, Deepgram, a Vosk server's model) and for `discard` (load tests).
+/// (issue #13): the built-in Whisper the languages it has a model for
+/// (`[speech.builtin] models`, English by default); PocketSphinx en-US
+/// only; `none` nothing. `None` for vendor engines (Deepgram, an OpenAI
+/// server's or a Vosk server's model) and for `discard` (load tests).
 pub fn recogniser_languages(cfg: &crate::config::Config) -> Option<dialogs::RecogniserLanguages> {
     let languages = match cfg.speech.asr.as_str() {
-        "builtin" => vec!["en-US".to_owned()],
+        "builtin" | "whisper" => cfg
+            .speech
+            .builtin
+            .clone()
+            .unwrap_or_default()
+            .model_dirs()
+            .into_keys()
+            .map(|lang| if lang == "en" { "en-US".to_owned() } else { lang })
+            .collect(),
+        "pocketsphinx" => vec!["en-US".to_owned()],
         "none" => Vec::new(),
         _ => return None,
     };
