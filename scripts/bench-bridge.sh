@@ -8,5 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo build --release -p sip-gateway --bin centralita
+cargo build --release -p media --example rtp_peers
 ulimit -n 65536 2>/dev/null || true
 python3 scripts/bench_bridge.py "$@"

@@ -12,7 +12,15 @@ and the relay latency the gateway adds: for the PCMU<->PCMU calls each
 packet into the gateway is matched by payload with the packet it sends on
 the other leg (pairs of streams found by their shared payloads).
 
-Usage: scripts/bench-bridge.sh [--smoke] [--levels 100,250,500,1000] [--hold 30]
+With --peers (the default), SIPp only signals: the media of both sides
+comes from `rtp_peers` (media/examples/rtp_peers.rs), paced like
+independent phones (each stream at 20 ms with its own phase) instead of
+SIPp's rtp_stream bursts, and the peers measure the relay latency from a
+send timestamp in the PCMU payload, the arrival jitter of every stream the
+gateway sends, and their own send lateness (the generator's floor); no
+tcpdump. --sipp-rtp keeps the older SIPp streams + tcpdump measurement.
+
+Usage: scripts/bench-bridge.sh [--smoke] [--levels 100,250,500,1000] [--hold 30] [--sipp-rtp]
 """
 
 import argparse
@@ -32,7 +40,7 @@ FLOW = """flow: bridge_{name}
 start: to_agent
 nodes:
   to_agent:
-    transfer: {{ to: "sip:agent@127.0.0.1:{port}", mode: warm, whisper: "", accept: auto, timeout: 20s }}
+    transfer: {{ to: "sip:agent@127.0.0.1:{port}", mode: warm, whisper: "{whisper}", accept: auto, timeout: 20s }}
     on: {{ failed: bye }}
   bye:
     hangup: true
@@ -42,9 +50,9 @@ nodes:
 class Gateway(bl.Gateway):
     """The release gateway routing 1000 to the PCMU agent, 2000 to the PCMA one."""
 
-    def __init__(self, work, binary, ports):
+    def __init__(self, work, binary, ports, whisper=""):
         for name, port in ports.items():
-            (work / f"bridge_{name}.yaml").write_text(FLOW.format(name=name, port=port))
+            (work / f"bridge_{name}.yaml").write_text(FLOW.format(name=name, port=port, whisper=whisper))
         super().__init__(work, binary, config=(
             '[sip]\nlisten = ["udp:127.0.0.1:0"]\n'
             f'[rtp]\naddress = "127.0.0.1"\nports = "{bl.RTP_LO}-{bl.RTP_HI}"\ninactivity_timeout = 30\n'
@@ -175,6 +183,80 @@ def level_run(gw, work, level, hold_s, files, agent_ports):
     return res
 
 
+PEERS = ROOT / "target" / "release" / "examples" / "rtp_peers"
+
+
+def peers_scenario(work, name, tag, **subs):
+    """A bridge scenario with its SDP port from SIPp's injection file and no
+    rtp_stream: the media comes from rtp_peers."""
+    path = scenario(work, name, **subs)
+    text = path.read_text().replace("[media_port]", "[field0]")
+    text = "\n".join(line for line in text.splitlines() if "rtp_stream" not in line) + "\n"
+    out = work / f"{path.stem}-{tag}.xml"
+    out.write_text(text)
+    return out
+
+
+def start_peers(work, tag, sockets, pt, seconds, warmup):
+    ports, report = work / f"peers-{tag}.csv", work / f"peers-{tag}.json"
+    for f in (ports, report):
+        f.unlink(missing_ok=True)
+    proc = subprocess.Popen([str(PEERS), "--sockets", str(sockets), "--pt", str(pt), "--ports", str(ports),
+                             "--seconds", str(seconds), "--warmup", str(warmup), "--json", str(report)])
+    deadline = time.time() + 30
+    while not (ports.exists() and ports.read_text().count("\n") > sockets):
+        if time.time() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"rtp_peers {tag} did not start")
+        time.sleep(0.05)
+    return proc, ports, report
+
+
+def peers_level_run(gw, work, level, hold_s, agent_ports):
+    ramp_rate = max(10, min(level, 100))
+    ramp_s = level / ramp_rate
+    hold_ms = int((ramp_s + hold_s) * 1000)
+    half = level // 2
+    warmup, window = ramp_s + 3.0, max(2.0, hold_s - 4.0)
+    seconds = warmup + window
+    peers = {}
+    for tag, pt in (("agent-pcmu", 0), ("agent-pcma", 8), ("caller-1000", 0), ("caller-2000", 0)):
+        peers[tag] = start_peers(work, f"{tag}-{level}", half, pt, seconds, warmup)
+    agents, callers = [], []
+    for (name, pt, codec), port in zip((("pcmu", 0, "PCMU"), ("pcma", 8, "PCMA")), agent_ports):
+        sf = peers_scenario(work, "bridge_agent.xml", f"peers-{name}", CODEC_PT=pt, CODEC_NAME=codec, SPEECH="none")
+        agents.append(sipp(["-sf", str(sf), "-p", str(port), "-inf", str(peers[f"agent-{name}"][1]), "-m", str(half)], work, f"agent-{name}-{level}"))
+    for number in ("1000", "2000"):
+        sf = peers_scenario(work, "bridge_uac.xml", f"peers-{number}", NUMBER=number, SPEECH="none")
+        callers.append(sipp([gw.sip, "-sf", str(sf), "-inf", str(peers[f"caller-{number}"][1]), "-m", str(half), "-l", str(half),
+                             "-r", str(ramp_rate / 2), "-d", str(hold_ms), "-timeout", f"{int(hold_ms / 1000) + 120}s", "-timeout_error"],
+                            work, f"caller-{number}-{level}"))
+    time.sleep(warmup)
+    cpu0, t0 = bl.proc_cpu_seconds(gw.pid), time.time()
+    active = gw.active_calls()
+    time.sleep(window)
+    cpu = (bl.proc_cpu_seconds(gw.pid) - cpu0) / (time.time() - t0) * 100.0
+    rss = bl.proc_rss_kib(gw.pid)
+    reports = {}
+    for tag, (proc, _, report) in peers.items():
+        proc.wait(timeout=60)
+        reports[tag] = json.loads(report.read_text())
+    for _, pid in callers + agents:
+        bl.wait_sipp(pid, hold_ms / 1000 + 120)
+    ok = failed = 0
+    for stat, _ in callers:
+        o, f = bl.sipp_totals(stat)
+        ok, failed = ok + o, failed + f
+    agent_failed = sum(bl.sipp_totals(stat)[1] for stat, _ in agents)
+    jitter = {t: r["arrival_jitter"] for t, r in reports.items()}
+    return {"level": level, "ok": ok, "failed": failed, "agent_failed": agent_failed, "active_seen": active,
+            "cpu_pct": round(cpu, 1), "cpu_pct_per_bridged_call": round(cpu / max(level, 1), 3), "rss_kib": rss,
+            "relay_caller_to_agent": reports["agent-pcmu"]["relay_latency"],
+            "relay_agent_to_caller": reports["caller-1000"]["relay_latency"],
+            "arrival_jitter": jitter, "lost": sum(r["lost"] for r in reports.values()),
+            "streams_started": {t: r["streams_started"] for t, r in reports.items()},
+            "sender_lateness": {t: r["sender_lateness"] for t, r in reports.items()}}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="a few bridged calls: proves the harness works")
@@ -182,6 +264,7 @@ def main():
     ap.add_argument("--hold", type=float, default=30.0)
     ap.add_argument("--out", default=str(ROOT / "target" / "bench-bridge"))
     ap.add_argument("--bin", default=str(bl.BIN))
+    ap.add_argument("--sipp-rtp", action="store_true", help="SIPp streams the media (bursty) and tcpdump measures")
     a = ap.parse_args()
     if a.smoke:
         a.levels, a.hold = "4", 6.0
@@ -190,11 +273,16 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="run-", dir=out))
     files = audio(work)
     agent_ports = [bl_free_port(), bl_free_port()]
-    gw = Gateway(work, a.bin, dict(zip(("pcmu", "pcma"), agent_ports)))
+    # rtp_peers, like phones behind NAT, send once they hear the gateway:
+    # a one-word whisper (and the caller's hold music while it plays) does that.
+    gw = Gateway(work, a.bin, dict(zip(("pcmu", "pcma"), agent_ports)), whisper="" if a.sipp_rtp else "Hello.")
     report = {"machine": {"nproc": os.cpu_count()}, "idle_rss_kib": bl.proc_rss_kib(gw.pid), "levels": []}
     try:
         for level in [int(x) for x in a.levels.split(",")]:
-            r = level_run(gw, work, level, a.hold, files, agent_ports)
+            if a.sipp_rtp:
+                r = level_run(gw, work, level, a.hold, files, agent_ports)
+            else:
+                r = peers_level_run(gw, work, level, a.hold, agent_ports)
             bl.log(json.dumps(r))
             report["levels"].append(r)
             if r["failed"] or r["agent_failed"]:
@@ -205,7 +293,8 @@ def main():
     (out / "report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     first = report["levels"][0] if report["levels"] else {}
-    if a.smoke and (first.get("failed") or first.get("ok") != int(a.levels) or not first.get("relay_samples")):
+    samples = first.get("relay_samples") if a.sipp_rtp else (first.get("relay_caller_to_agent") or {}).get("samples")
+    if a.smoke and (first.get("failed") or first.get("ok") != int(a.levels) or not samples):
         bl.log("smoke run failed")
         return 1
     return 0
