@@ -52,7 +52,7 @@ pub use model::{
     TimeRange, Transfer, TransferMode, Variant, Webhook, Weekday,
 };
 pub use parse::{load_flow, parse_flow};
-pub use runner::{Action, FlowEvent, FlowRunner, TransferFailure, TransferOptions, Variables};
+pub use runner::{Action, FlowEvent, FlowRunner, RejectReason, TransferFailure, TransferOptions, Variables};
 pub use sayas::speakable;
 pub use schema::{flow_schema, FLOW_SCHEMA_ID};
 pub use simulate::{SimOptions, Simulator};

@@ -129,6 +129,7 @@ fn node() -> Value {
             "properties": {
                 "say": text("text to speak (TTS); addresses such as acme.example/help are read out naturally"),
                 "play": d("id of a recorded prompt in the prompt library ([prompts].dir)", json!({"type": "string"})),
+                "no_match_say": text("said before the prompt when the caller is asked again after `no_match` (default: the flow's `no_match_say`, else \"Sorry, I didn't get that.\" in the call's language unless `gather.reprompt` is set; \"\" for nothing)"),
                 "gather": {"$ref": "#/$defs/gather", "description": "listen for keys and (with `speech: true`) speech"},
                 "intents": d("what the caller may press or say here, by intent name (an `on` event)", json!({"type": "object", "additionalProperties": {
                     "type": "object", "additionalProperties": false,
@@ -168,7 +169,9 @@ fn gather() -> Value {
                 "timeout": duration("silence after the prompt before `no_input` (default 5s)"),
                 "inter_digit_timeout": duration("silence between keys before the input ends (default 3s)"),
                 "speech": d("listen for speech too", json!({"type": "boolean"})),
-                "min_confidence": d("speech below this confidence is `no_match` (default 0.5)", json!({"type": "number", "minimum": 0, "maximum": 1})),
+                "min_confidence": d("speech below this confidence (0-1) is rejected: recorded as a `rejected` step (words, intent guess, confidence) and a `no_match` (default 0.5)", json!({"type": "number", "minimum": 0, "maximum": 1})),
+                "confirm_below": d("speech matching an intent with a confidence from `min_confidence` up to this is confirmed first (\"Did you say agent?\"; yes/no in English or Spanish, or keys 1/2): yes takes the intent, no is `no_match`; at least `min_confidence`; none: never", json!({"type": "number", "minimum": 0, "maximum": 1})),
+                "confirm_say": text("the confirmation question; `{{choice}}` is the intent's phrase heard (default: the flow's `confirm_say`, else \"Did you say {{choice}}? Say yes or press 1; say no or press 2.\" in the call's language)"),
                 "barge_in": d("which input stops the prompt (default `any`)", json!({"enum": ["any", "dtmf", "speech", "none"]})),
                 "retries": d("re-prompts before `no_input`/`no_match` become `exhausted` (default 2)", json!({"type": "integer", "minimum": 0})),
                 "reprompt": text("said instead of the prompt when the caller comes back after `no_input` or `no_match`")
@@ -203,6 +206,8 @@ pub fn flow_schema() -> Value {
                 ]
             })),
             "start": node_id("the node a call enters first"),
+            "no_match_say": text("said before the prompt when a node asks again after `no_match`, for nodes without their own (default: \"Sorry, I didn't get that.\" in the call's language, unless the node has `gather.reprompt`; \"\" for nothing)"),
+            "confirm_say": text("the question confirming a mid-confidence answer (`gather.confirm_below`) for gathers without their own; `{{choice}}` is the phrase heard"),
             "hours": d("business hours; a closed call starts at `closed` (the gateway and `simulate` use the real clock unless pinned)", json!({
                 "type": "object", "additionalProperties": false,
                 "properties": {

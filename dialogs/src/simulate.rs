@@ -7,8 +7,9 @@
 //!
 //! Input lines:
 //! - keys: `1`, `123#`, `*` (only 0-9, `*`, `#`, A-D);
-//! - words: anything else is speech with confidence 1 (`:say 0.3 words`
-//!   sets the confidence);
+//! - words: anything else is speech with confidence 1; `agent@0.4` or
+//!   `talk to a person@0.62` (a number from 0 to 1 after the last `@`)
+//!   sets the confidence, as does `:say 0.4 words`;
 //! - `:silence`: jump to the next timeout and fire it; `:wait 2s`: let
 //!   time pass, firing timeouts due on the way; `:hangup`: the caller hangs up;
 //! - `:webhook 200 {"name":"Ana"}` / `:webhook-fail reason` answer a pending
@@ -77,6 +78,21 @@ pub struct Simulator {
 
 fn is_keys(line: &str) -> bool {
     !line.is_empty() && line.chars().all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
+}
+
+/// Words with an optional `@confidence` (`agent@0.4`); confidence 1
+/// without. A suffix that is not a number is part of the words
+/// (`ana@example.com`); a number outside 0-1 is an error (given back).
+fn words_at(line: &str) -> Result<(&str, f32), &str> {
+    let Some((words, conf)) = line.rsplit_once('@') else {
+        return Ok((line, 1.0));
+    };
+    let (words, conf) = (words.trim_end(), conf.trim());
+    match conf.parse::<f32>() {
+        Ok(c) if (0.0..=1.0).contains(&c) && !words.is_empty() => Ok((words, c)),
+        Ok(_) => Err(conf),
+        Err(_) => Ok((line, 1.0)),
+    }
 }
 
 impl Simulator {
@@ -169,14 +185,22 @@ impl Simulator {
             }
             c if c.starts_with(':') => self.out.push(format!("(unknown or unexpected command `{c}`)")),
             _ => {
-                self.resolve();
                 if is_keys(line) {
+                    self.resolve();
                     for c in line.chars() {
                         self.feed(FlowEvent::Digit(c));
                     }
-                } else {
-                    self.feed(FlowEvent::Speech { text: line.to_owned(), confidence: 1.0 });
+                    return;
                 }
+                let (text, confidence) = match words_at(line) {
+                    Ok(said) => said,
+                    Err(bad) => {
+                        self.out.push(format!("(bad confidence `{bad}`: after the words, use a number from 0 to 1, as in agent@0.4)"));
+                        return;
+                    }
+                };
+                self.resolve();
+                self.feed(FlowEvent::Speech { text: text.to_owned(), confidence });
             }
         }
     }
@@ -266,6 +290,11 @@ impl Simulator {
             Action::Play { prompt, language } => format!("bot: [play {prompt} ({language})]"),
             Action::StopPrompt => "(prompt stopped)".to_owned(),
             Action::IntentMatched { intent, input } => format!("intent: {intent} ({input})"),
+            Action::SpeechRejected { text, confidence, guess, reason } => {
+                let guess = guess.map_or_else(|| "no intent".to_owned(), |g| format!("heard as {g}"));
+                format!("rejected: \"{text}\" at {confidence:.2} ({guess}; {reason})")
+            }
+            Action::ConfirmationAsked { intent, text, confidence } => format!("confirm: {intent}? (\"{text}\" at {confidence:.2})"),
             Action::Transfer { to, mode, context, options } => {
                 self.pending = Pending::Transfer;
                 let mut line = format!("transfer: {to} ({}) context: {}", json(&mode), json(&context));
@@ -334,4 +363,19 @@ impl Simulator {
 fn json<T: serde::Serialize>(value: &T) -> String {
     let text = serde_json::to_string(value).unwrap_or_default();
     text.trim_matches('"').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_with_a_confidence() {
+        assert_eq!(words_at("agent@0.4"), Ok(("agent", 0.4)));
+        assert_eq!(words_at("talk to a person @ 0.62"), Ok(("talk to a person", 0.62)));
+        assert_eq!(words_at("agent"), Ok(("agent", 1.0)));
+        assert_eq!(words_at("ana@example.com"), Ok(("ana@example.com", 1.0)), "not a number: words");
+        assert_eq!(words_at("agent@1.5"), Err("1.5"));
+        assert_eq!(words_at("@0.5"), Err("0.5"), "no words");
+    }
 }

@@ -90,19 +90,27 @@ fn phrase_score(said: &[String], phrase: &str) -> Option<i64> {
 }
 
 /// The intent whose phrases best match `said`, or `None` (nothing, or a tie).
+#[cfg(test)]
 pub(crate) fn match_intent<'a>(said: &str, intents: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Option<&'a str> {
+    match_phrase(said, intents).map(|(name, _)| name)
+}
+
+/// [`match_intent`], with the intent's phrase that matched best (as the
+/// flow writes it), for a confirmation question ("Did you say agent?").
+pub(crate) fn match_phrase<'a>(said: &str, intents: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Option<(&'a str, &'a str)> {
     let said = words(said);
-    let mut best: Option<(i64, &str)> = None;
+    let mut best: Option<(i64, &str, &str)> = None;
     let mut tie = false;
     for (name, phrases) in intents {
-        let Some(score) = phrases.iter().filter_map(|p| phrase_score(&said, p)).max() else {
+        let Some((score, phrase)) = phrases.iter().filter_map(|p| phrase_score(&said, p).map(|s| (s, p.as_str()))).max_by_key(|(s, _)| *s)
+        else {
             continue;
         };
         match best {
-            Some((b, _)) if score < b => {}
-            Some((b, _)) if score == b => tie = true,
+            Some((b, _, _)) if score < b => {}
+            Some((b, _, _)) if score == b => tie = true,
             _ => {
-                best = Some((score, name));
+                best = Some((score, name, phrase));
                 tie = false;
             }
         }
@@ -110,12 +118,14 @@ pub(crate) fn match_intent<'a>(said: &str, intents: impl IntoIterator<Item = (&'
     if tie {
         return None;
     }
-    best.map(|(_, name)| name)
+    best.map(|(_, name, phrase)| (name, phrase))
 }
 
-pub(crate) const YES: [&str; 16] = [
+pub(crate) const YES: [&str; 19] = [
     "yes",
     "yeah",
+    "yup",
+    "correct",
     "yep",
     "sure",
     "ok",
@@ -130,8 +140,10 @@ pub(crate) const YES: [&str; 16] = [
     "de acuerdo",
     "por supuesto",
     "bueno",
+    "sim",
 ];
-pub(crate) const NO: [&str; 9] = ["no", "nope", "nah", "dont", "do not", "not", "nunca", "negativo", "no acepto"];
+pub(crate) const NO: [&str; 12] =
+    ["no", "nope", "nah", "dont", "do not", "not", "wrong", "nunca", "negativo", "no acepto", "incorrecto", "nao"];
 
 /// A spoken yes (`true`) or no (`false`); `None` when neither or unclear.
 /// When both appear, the first one said counts (`no, yes` is no).

@@ -82,6 +82,16 @@ fn soporte_consent_ab_and_warm_transfer_failure() {
 }
 
 #[test]
+fn soporte_doubtful_speech_rejected_then_confirmed() {
+    check("soporte_dudas", &transcript("soporte", "soporte_dudas", "+5491155550000", Some("2026-11-24T10:00:00-03:00"), None));
+}
+
+#[test]
+fn demo_low_confidence_is_rejected_and_reasked_with_sorry() {
+    check("demo_dudas", &transcript("demo", "demo_dudas", "+15550001111", None, None));
+}
+
+#[test]
 fn soporte_in_english_resolved_with_nps() {
     check("soporte_en", &transcript("soporte", "soporte_en", "+14155550123", Some("2026-11-28T10:30:00-03:00"), Some("en-US")));
 }

@@ -158,3 +158,31 @@ fn schema_has_an_id_and_describes_every_key_and_the_examples_point_at_it() {
         assert!(source.lines().any(|l| l == "# yaml-language-server: $schema=flow.schema.json"), "{name}: no $schema line");
     }
 }
+
+#[test]
+fn doubtful_speech_thresholds_and_prompts() {
+    assert_eq!(
+        diagnostics("doubtful_speech.yaml"),
+        [
+            "fixtures/doubtful_speech.yaml:2:1: warning: flow: unknown variable `{{nobody}}`",
+            "fixtures/doubtful_speech.yaml:7:50: node `menu`: gather.confirm_below (0.4) must be at least min_confidence (0.6): speech below min_confidence is rejected, speech from min_confidence up to confirm_below is confirmed",
+            "fixtures/doubtful_speech.yaml:16:7: node `keys`: gather.min_confidence must be between 0 and 1 (it is 1.5)",
+            "fixtures/doubtful_speech.yaml:17:7: node `keys`: gather.confirm_below must be between 0 and 1 (it is 1.5)",
+            "fixtures/doubtful_speech.yaml:23:5: warning: node `bye`: `no_match_say` applies to a node that listens; ignored",
+            "fixtures/doubtful_speech.yaml:25:3: warning: node `plain` cannot be reached from start `menu`",
+            "fixtures/doubtful_speech.yaml:27:29: warning: node `plain`: gather.confirm_say is never said without `confirm_below`; ignored",
+            "fixtures/doubtful_speech.yaml:29:3: warning: node `quiet` cannot be reached from start `menu`",
+            "fixtures/doubtful_speech.yaml:31:26: warning: node `quiet`: gather.confirm_below applies to speech (`speech: true`); ignored",
+            "fixtures/doubtful_speech.yaml:35:3: warning: node `free` cannot be reached from start `menu`",
+            "fixtures/doubtful_speech.yaml:37:29: warning: node `free`: gather.confirm_below confirms intents; this node has none, so it is ignored",
+        ]
+    );
+    // Equal thresholds confirm nothing: a warning; the right order is clean.
+    let equal = "flow: t\nstart: m\nnodes:\n  m:\n    say: Hi\n    gather: { speech: true, min_confidence: 0.5, confirm_below: 0.5 }\n    intents:\n      a: { phrases: [agent] }\n    on: { a: m, no_input: m, exhausted: b }\n  b:\n    hangup: true\n";
+    let flow = parse_flow(equal, "e.yaml").expect("parses");
+    let out: Vec<String> = validate_with(&flow, &ValidateOptions::default()).iter().map(ToString::to_string).collect();
+    assert_eq!(out, ["e.yaml:6:50: warning: node `m`: gather.confirm_below equals min_confidence (0.5), so nothing is ever confirmed"]);
+    let ok = equal.replace("confirm_below: 0.5", "confirm_below: 0.7, confirm_say: \"{{choice}}?\"");
+    let flow = parse_flow(&ok, "ok.yaml").expect("parses");
+    assert_eq!(validate_with(&flow, &ValidateOptions::default()), vec![]);
+}

@@ -270,7 +270,7 @@ fn consent_by_key_or_speech_is_recorded_with_time_and_version() {
     let mut r = run(CONSENT, &[], t0);
     drain(&mut r);
     r.handle_event(FlowEvent::Digit('7'), t0);
-    assert_eq!(says(&drain(&mut r)), ["Record?"], "other keys are no_match");
+    assert_eq!(says(&drain(&mut r)), ["Sorry, I didn't get that. Record?"], "other keys are no_match");
 }
 
 fn survey(scale: &str) -> String {

@@ -51,8 +51,9 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Talk to a flow in the terminal: type keys (1, 123#) or words, and
-    /// `:silence`, `:hangup`, `:webhook 200 {json}`, `:transfer-fail`.
+    /// Talk to a flow in the terminal: type keys (1, 123#) or words (with a
+    /// recogniser confidence: `agent@0.4`), and `:silence`, `:hangup`,
+    /// `:webhook 200 {json}`, `:transfer-fail`.
     Simulate {
         flow: PathBuf,
         /// The caller's number.

@@ -94,3 +94,20 @@ fn schema_is_json() {
     assert_eq!(schema["title"], "Centralita flow");
     assert!(schema["$defs"]["node"]["properties"]["webhook"].is_object());
 }
+
+#[test]
+fn words_with_a_confidence_are_rejected_or_confirmed() {
+    // demo.yaml: min_confidence 0.5, so "human" at 0.49 is rejected and
+    // the menu is said again after the built-in "sorry".
+    let (ok, out) = simulate("demo.yaml", &["--at", "2026-11-24T10:00:00-03:00"], "human@0.49\nagent@2\nagent please@0.8\n");
+    assert!(ok, "{out}");
+    assert!(out.contains("> human@0.49\nrejected: \"human\" at 0.49 (heard as agent; below min_confidence 0.50)\n[welcome]\nbot: Sorry, I didn't get that. Welcome to Acme."), "{out}");
+    assert!(out.contains("(bad confidence `2`"), "{out}");
+    assert!(out.contains("intent: agent (agent please)"), "{out}");
+    // soporte.yaml: confirm_below 0.65 confirms "técnico" at 0.55; keys 1/2 answer.
+    let (ok, out) = simulate("soporte.yaml", &["--at", "2026-11-24T10:00:00-03:00"], "1\ntécnico@0.55\n2\ntécnico@0.6\n1\n");
+    assert!(ok, "{out}");
+    assert!(out.contains("confirm: tecnico? (\"técnico\" at 0.55)\nbot: ¿Dijiste técnico?"), "{out}");
+    assert!(out.contains("> 2\nrejected: \"técnico\" at 0.55 (heard as tecnico; the caller said no)"), "{out}");
+    assert!(out.contains("> 1\nintent: tecnico (técnico)\n[a_tecnico]"), "{out}");
+}

@@ -101,6 +101,15 @@ pub struct Flow {
     /// Business hours (parsed and shape-checked only for now).
     #[serde(default)]
     pub hours: Option<Hours>,
+    /// Said before the prompt when a node re-asks after `no_match`, for
+    /// nodes without their own `no_match_say` (default: a built-in "sorry,
+    /// I didn't get that" in the call's language; `""`: nothing).
+    #[serde(default)]
+    pub no_match_say: Option<Text>,
+    /// The question that confirms a mid-confidence answer
+    /// (`gather.confirm_below`), for gathers without their own `confirm_say`.
+    #[serde(default)]
+    pub confirm_say: Option<Text>,
     /// The nodes, by id.
     pub nodes: BTreeMap<NodeId, Node>,
     #[serde(skip)]
@@ -136,6 +145,11 @@ pub struct Node {
     /// Listen for the caller's input.
     #[serde(default)]
     pub gather: Option<Gather>,
+    /// Said before the prompt when the caller is asked again after a
+    /// `no_match` (default: the flow's `no_match_say`, else a built-in
+    /// "sorry" unless `gather.reprompt` is set; `""`: nothing).
+    #[serde(default)]
+    pub no_match_say: Option<Text>,
     /// What the caller may say or press here, by intent name.
     #[serde(default)]
     pub intents: BTreeMap<String, Intent>,

@@ -101,9 +101,19 @@ pub struct Gather {
     /// Listen for speech too ([`crate::FlowEvent::Speech`]).
     #[serde(default)]
     pub speech: bool,
-    /// Speech below this confidence (0-1) is `no_match` (default 0.5).
+    /// Speech below this confidence (0-1) is rejected: recorded, and
+    /// `no_match` (default 0.5).
     #[serde(default = "default_confidence")]
     pub min_confidence: f32,
+    /// Speech that matches an intent with a confidence from
+    /// `min_confidence` up to (not including) this is confirmed first
+    /// ("Did you say agent?", yes/no or keys 1/2). None: never.
+    #[serde(default)]
+    pub confirm_below: Option<f32>,
+    /// The confirmation question; `{{choice}}` is the phrase heard (default
+    /// per `confirm_say` of the flow, else a built-in one in the call's language).
+    #[serde(default)]
+    pub confirm_say: Option<Text>,
     /// Which input interrupts the prompt (default `any`).
     #[serde(default)]
     pub barge_in: BargeIn,
@@ -127,6 +137,8 @@ impl Default for Gather {
             inter_digit_timeout: default_inter_digit(),
             speech: false,
             min_confidence: default_confidence(),
+            confirm_below: None,
+            confirm_say: None,
             barge_in: BargeIn::Any,
             retries: default_retries(),
             reprompt: None,

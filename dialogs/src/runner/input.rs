@@ -1,13 +1,14 @@
 //! The caller's input while a node listens: keys (with count, terminator
 //! and inter-digit rules), speech, and what they mean at a menu, a consent
-//! question or a survey question.
+//! question, a survey question or a "Did you say …?" confirmation; speech
+//! below `min_confidence` is rejected (and recorded), not dropped.
 
 use std::time::Instant;
 
-use super::{gather_of, later, Action, FlowRunner, Phase};
+use super::{defaults, gather_of, later, Action, Confirming, FlowRunner, Gathering, Phase, RejectReason, Then};
 use crate::clock;
 use crate::context::{ConsentRecord, IntentRecord, Speaker, SurveyRecord, TranscriptLine};
-use crate::model::{Node, SurveyScale};
+use crate::model::{Gather, Node, SurveyScale};
 use crate::speech;
 
 fn is_dtmf_key(c: char) -> bool {
@@ -44,6 +45,25 @@ enum Answer<'a> {
     Menu,
     Consent(&'a str),
     Survey(SurveyScale, String),
+}
+
+/// The intent `said` asks for at a menu node, with the phrase that matched
+/// (the intent's name for a spoken number: "one" for the intent on key 1).
+fn menu_match<'a>(node: &'a Node, said: &str) -> Option<(&'a str, &'a str)> {
+    speech::match_phrase(said, node.intents.iter().map(|(n, i)| (n.as_str(), i.phrases.as_slice()))).or_else(|| {
+        // "uno" / "one" for the intent on key 1.
+        let key = speech::spoken_number(said)?.to_string();
+        node.intents.iter().find(|(_, i)| i.dtmf.as_deref() == Some(key.as_str())).map(|(n, _)| (n.as_str(), n.as_str()))
+    })
+}
+
+/// What `said` would mean at `node`: an intent, `yes`/`no`, a score.
+fn guess(node: &Node, said: &str) -> Option<String> {
+    match answer_kind(node) {
+        Answer::Menu => menu_match(node, said).map(|(name, _)| name.to_owned()),
+        Answer::Consent(_) => speech::yes_no(said).map(|yes| if yes { "yes" } else { "no" }.to_owned()),
+        Answer::Survey(..) => speech::spoken_number(said).map(|n| n.to_string()),
+    }
 }
 
 fn answer_kind(node: &Node) -> Answer<'_> {
@@ -84,12 +104,13 @@ impl FlowRunner {
             return;
         };
         g.no_input_at = None;
-        if gather.terminator == Some(c) || (c == '#' && node.survey.is_some() && gather.terminator.is_none()) {
+        let terminator = gather.terminator == Some(c) || (c == '#' && node.survey.is_some() && gather.terminator.is_none());
+        if terminator && self.confirming.is_none() {
             self.finish_gather(now);
             return;
         }
         g.input.push(c);
-        if complete(node, &g.input) {
+        if self.confirming.is_some() || complete(node, &g.input) {
             self.finish_gather(now);
         } else {
             g.inter_digit_at = Some(later(now, gather.inter_digit_timeout));
@@ -142,24 +163,37 @@ impl FlowRunner {
         self.gathering = None;
         self.context.transcript.push(TranscriptLine { speaker: Speaker::Caller, text: text.to_owned() });
         self.vars.insert("speech".to_owned(), text.to_owned());
+        if text.trim().is_empty() {
+            // Nothing recognised (or the gateway fell back to keys and says
+            // its own hint): ask again without the "sorry".
+            self.confirming = None;
+            self.fail_with("no_match", false, now);
+            return;
+        }
         // NaN and out-of-range confidences count as no confidence.
-        if confidence.is_nan() || confidence < gather.min_confidence || text.trim().is_empty() {
+        if confidence.is_nan() || confidence < gather.min_confidence {
+            let guess = match &self.confirming {
+                Some(_) => speech::yes_no(text).map(|yes| if yes { "yes" } else { "no" }.to_owned()),
+                None => guess(node, text),
+            };
+            let reason = RejectReason::LowConfidence { min_confidence: gather.min_confidence };
+            let confidence = if confidence.is_nan() { 0.0 } else { confidence };
+            self.actions.push_back(Action::SpeechRejected { text: text.to_owned(), confidence, guess, reason });
             self.fail("no_match", now);
             return;
         }
+        if let Some(asked) = self.confirming.take() {
+            self.confirmed(asked, speech::yes_no(text), now);
+            return;
+        }
         match answer_kind(node) {
-            Answer::Menu => {
-                let found =
-                    speech::match_intent(text, node.intents.iter().map(|(n, i)| (n.as_str(), i.phrases.as_slice()))).or_else(|| {
-                        // "uno" / "one" for the intent on key 1.
-                        let key = speech::spoken_number(text)?.to_string();
-                        node.intents.iter().find(|(_, i)| i.dtmf.as_deref() == Some(key.as_str())).map(|(n, _)| n.as_str())
-                    });
-                match found {
-                    Some(name) => self.matched(name, text, now),
-                    None => self.fail("no_match", now),
+            Answer::Menu => match menu_match(node, text) {
+                Some((name, phrase)) if gather.confirm_below.is_some_and(|c| confidence < c) => {
+                    self.ask_confirmation(&gather, name, phrase, text, confidence, now);
                 }
-            }
+                Some((name, _)) => self.matched(name, text, now),
+                None => self.fail("no_match", now),
+            },
             Answer::Consent(topic) => match speech::yes_no(text) {
                 Some(granted) => self.consent(topic, granted, now),
                 None => self.fail("no_match", now),
@@ -190,6 +224,15 @@ impl FlowRunner {
             self.context.transcript.push(TranscriptLine { speaker: Speaker::Caller, text: format!("DTMF {input}") });
         }
         self.vars.insert("digits".to_owned(), input.clone());
+        if let Some(asked) = self.confirming.take() {
+            let answer = match input.as_str() {
+                "1" => Some(true),
+                "2" => Some(false),
+                _ => None,
+            };
+            self.confirmed(asked, answer, now);
+            return;
+        }
         match answer_kind(node) {
             Answer::Consent(topic) => match input.as_str() {
                 "1" => self.consent(topic, true, now),
@@ -219,6 +262,39 @@ impl FlowRunner {
                     }
                 }
             }
+        }
+    }
+
+    /// Asks "Did you say {{choice}}?" and listens for the answer.
+    fn ask_confirmation(&mut self, gather: &Gather, intent: &str, choice: &str, text: &str, confidence: f32, now: Instant) {
+        self.confirming = Some(Confirming { intent: intent.to_owned(), text: text.to_owned(), confidence });
+        self.vars.insert("choice".to_owned(), choice.to_owned());
+        self.actions.push_back(Action::ConfirmationAsked { intent: intent.to_owned(), text: text.to_owned(), confidence });
+        let question = match gather.confirm_say.as_ref().or(self.flow.confirm_say.as_ref()) {
+            Some(q) => self.text(q),
+            None => self.render(defaults::confirm(&self.language)),
+        };
+        if question.trim().is_empty() {
+            self.gathering = Some(Gathering { no_input_at: Some(later(now, gather.timeout)), ..Gathering::default() });
+            self.phase = Phase::Listening;
+        } else {
+            self.say(question);
+            self.gathering = Some(Gathering::default());
+            self.phase = Phase::Playing(Then::Listen);
+        }
+    }
+
+    /// The answer to "Did you say …?": yes takes the intent; no rejects
+    /// the hypothesis; anything else is a `no_match`.
+    fn confirmed(&mut self, asked: Confirming, answer: Option<bool>, now: Instant) {
+        match answer {
+            Some(true) => self.matched(&asked.intent, &asked.text, now),
+            Some(false) => {
+                let Confirming { intent, text, confidence } = asked;
+                self.actions.push_back(Action::SpeechRejected { text, confidence, guess: Some(intent), reason: RejectReason::Denied });
+                self.fail("no_match", now);
+            }
+            None => self.fail("no_match", now),
         }
     }
 

@@ -134,6 +134,32 @@ pub enum Action {
         /// The input that matched.
         input: String,
     },
+    /// The caller's speech was not taken (issue #13): recognised below the
+    /// gather's `min_confidence`, or the caller said no to "Did you say
+    /// …?". A `no_match` follows; record it, so a right answer heard with
+    /// low confidence is never thrown away silently.
+    SpeechRejected {
+        /// What the recogniser heard.
+        text: String,
+        /// Its confidence, 0-1.
+        confidence: f32,
+        /// What it would have meant: the intent (or `yes`/`no`, a score)
+        /// it matches, if any.
+        guess: Option<String>,
+        /// Why it was not taken.
+        reason: RejectReason,
+    },
+    /// A hypothesis between `min_confidence` and `gather.confirm_below`:
+    /// the caller is asked "Did you say …?" (a `Say` follows); yes fires
+    /// the intent, no is a `no_match`.
+    ConfirmationAsked {
+        /// The intent heard.
+        intent: String,
+        /// What the recogniser heard.
+        text: String,
+        /// Its confidence, 0-1.
+        confidence: f32,
+    },
     /// Transfer the call; report `TransferAccepted` or `TransferFailed`.
     Transfer {
         /// Target URI with settings substituted.
@@ -199,4 +225,25 @@ pub enum Action {
         /// The variant's name.
         variant: String,
     },
+}
+
+/// Why the caller's speech was not taken ([`Action::SpeechRejected`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RejectReason {
+    /// The confidence was below the gather's `min_confidence` (given).
+    LowConfidence {
+        /// The node's `min_confidence`.
+        min_confidence: f32,
+    },
+    /// Asked "Did you say …?", the caller said no (or pressed 2).
+    Denied,
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RejectReason::LowConfidence { min_confidence } => write!(f, "below min_confidence {min_confidence:.2}"),
+            RejectReason::Denied => f.write_str("the caller said no"),
+        }
+    }
 }

@@ -19,6 +19,21 @@
 //! (who then hears `gather.reprompt` if set); past `retries` they become
 //! `exhausted`. After 50 node entries with no caller input the call hangs up.
 //!
+//! Doubtful speech (issue #13): words recognised below `min_confidence`
+//! are rejected — an `Action::SpeechRejected` with the words, the intent
+//! they would have matched and the confidence — and are a `no_match`. A
+//! `no_match` that sends the caller back to the same node opens its prompt
+//! with `no_match_say` (the node's, else the flow's, else — when the node
+//! has no `reprompt` — a built-in "sorry, I didn't get that" in the call's
+//! language); an empty recognition (nothing heard, or the gateway's fall
+//! back to keys, which says its own hint) re-asks without it. With
+//! `gather.confirm_below`, an intent heard with a confidence from
+//! `min_confidence` up to `confirm_below` is confirmed first: the node asks
+//! `confirm_say` ("Did you say {{choice}}?") and listens for yes/no (words
+//! in English or Spanish, or keys 1/2) for `gather.timeout`; yes fires the
+//! intent, no is a rejection and a `no_match`, anything else a `no_match`,
+//! silence a `no_input` — all counted against `retries` like any failure.
+//!
 //! Transfers: each transfer node is tried at most `transfer.max_attempts`
 //! times per call (default 2). A failed attempt fires `failed`, or
 //! `exhausted` when it used up the attempts and the node maps it; entering
@@ -33,6 +48,7 @@
 //! `say` text reaches TTS through `sayas::speakable` (web and e-mail
 //! addresses spoken out); the transcript keeps it as written.
 
+mod defaults;
 mod input;
 mod io;
 mod steps;
@@ -42,7 +58,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-pub use io::{Action, FlowEvent, TransferFailure, TransferOptions, Variables};
+pub use io::{Action, FlowEvent, RejectReason, TransferFailure, TransferOptions, Variables};
 
 use crate::clock;
 use crate::context::{CallContext, Speaker, TranscriptLine};
@@ -108,6 +124,19 @@ pub struct FlowRunner {
     transfer_attempts: std::collections::BTreeMap<NodeId, u32>,
     /// A failed transfer's apology, said with the next prompt.
     apology: Option<String>,
+    /// The last failure was a `no_match` that says `no_match_say` when it
+    /// leads back to the same node.
+    sorry: bool,
+    /// "Did you say …?" asked; the answer decides.
+    confirming: Option<Confirming>,
+}
+
+/// A mid-confidence hypothesis waiting for the caller's yes or no.
+#[derive(Debug, Clone)]
+struct Confirming {
+    intent: String,
+    text: String,
+    confidence: f32,
 }
 
 /// `now + d`, saturating: absurd durations in a flow (`99999999999s`) must
@@ -173,6 +202,8 @@ impl FlowRunner {
             gathering: None,
             transfer_attempts: std::collections::BTreeMap::new(),
             apology: None,
+            sorry: false,
+            confirming: None,
         };
         runner.enter(start, now);
         runner
@@ -284,7 +315,7 @@ impl FlowRunner {
         if !gather_of(node)?.speech {
             return None;
         }
-        let mut out: Vec<String> = if node.consent.is_some() {
+        let mut out: Vec<String> = if node.consent.is_some() || self.confirming.is_some() {
             crate::speech::YES.iter().chain(crate::speech::NO.iter()).map(|s| (*s).to_owned()).collect()
         } else if node.survey.is_some() {
             crate::speech::NUMBERS.iter().map(|(w, _)| (*w).to_owned()).collect()
@@ -335,6 +366,8 @@ impl FlowRunner {
         if !again {
             self.failures = 0;
         }
+        let sorry = std::mem::take(&mut self.sorry) && again;
+        self.confirming = None;
         self.gathering = None;
         let flow = Arc::clone(&self.flow);
         let Some(node) = flow.nodes.get(&id) else {
@@ -354,9 +387,12 @@ impl FlowRunner {
         let gather = gather_of(node);
         let reprompt = gather.as_ref().and_then(|g| g.reprompt.as_ref()).filter(|_| again && self.failures > 0);
         let mut prompt = false;
-        let apology = self.apology.take();
+        // Said first: a failed transfer's apology, a no-match's "sorry".
+        let sorry = if sorry { self.no_match_say(node, gather.as_ref()) } else { None };
+        let opening = [self.apology.take(), sorry].into_iter().flatten().filter(|t| !t.trim().is_empty()).collect::<Vec<_>>().join(" ");
+        let opening = Some(opening).filter(|o| !o.is_empty());
         let text = reprompt.or(node.say.as_ref()).map(|t| self.text(t));
-        let text = match (apology, text) {
+        let text = match (opening, text) {
             (Some(a), Some(t)) if !t.trim().is_empty() => Some(format!("{a} {t}")),
             (Some(a), None) if node.play.is_none() => Some(a),
             (_, t) => t,
@@ -509,11 +545,29 @@ impl FlowRunner {
         }
     }
 
-    /// A listening failure: `no_input` or `no_match`, or `exhausted` past retries.
+    /// A listening failure: `no_input` or `no_match`, or `exhausted` past
+    /// retries. A `no_match` back to the same node says `no_match_say`.
     fn fail(&mut self, event: &str, now: Instant) {
+        self.fail_with(event, event == "no_match", now);
+    }
+
+    /// [`FlowRunner::fail`]; `sorry`: open the re-prompt with `no_match_say`.
+    fn fail_with(&mut self, event: &str, sorry: bool, now: Instant) {
+        self.confirming = None;
         self.failures += 1;
         let retries = self.current().and_then(|(id, flow)| flow.nodes.get(&id).and_then(gather_of).map(|g| g.retries)).unwrap_or(0);
         let event = if self.failures > retries { "exhausted" } else { event };
+        self.sorry = sorry && event == "no_match";
         self.fire(event, now);
+    }
+
+    /// What a re-prompt after `no_match` opens with, rendered; None: nothing.
+    fn no_match_say(&self, node: &Node, gather: Option<&Gather>) -> Option<String> {
+        let text = match node.no_match_say.as_ref().or(self.flow.no_match_say.as_ref()) {
+            Some(text) => self.text(text),
+            None if gather.is_some_and(|g| g.reprompt.is_some()) => return None,
+            None => defaults::no_match(&self.language).to_owned(),
+        };
+        Some(text).filter(|t| !t.trim().is_empty())
     }
 }

@@ -1,7 +1,7 @@
 //! The default whisper of a warm transfer (issue #12): what the agent
 //! hears before accepting when the node gives no `whisper:` — who calls,
-//! what they want, what they last said and up to three CRM fields, then how
-//! to accept. Spanish for `es*` calls, English otherwise.
+//! what they want, what they last said (a bare yes/no skipped) and up to
+//! three CRM fields, then how to accept. Spanish for `es*` calls, English otherwise.
 
 use crate::context::{CallContext, Speaker};
 
@@ -22,7 +22,10 @@ pub(crate) fn summary(context: &CallContext, language: &str, accept_by_key: bool
     if let Some(i) = context.intents.last() {
         parts.push(if es { format!("Motivo: {}.", i.intent) } else { format!("Reason: {}.", i.intent) });
     }
-    let said = context.transcript.iter().rev().find(|l| l.speaker == Speaker::Caller && !l.text.starts_with("DTMF"));
+    // The caller's last words, not a key or a bare yes/no (the answer to
+    // "Did you say …?" or a consent question says nothing to the agent).
+    let answer = |text: &str| text.split_whitespace().count() <= 3 && crate::speech::yes_no(text).is_some();
+    let said = context.transcript.iter().rev().find(|l| l.speaker == Speaker::Caller && !l.text.starts_with("DTMF") && !answer(&l.text));
     if let Some(line) = said {
         parts.push(if es {
             format!("Dijo: {}.", line.text.trim_end_matches('.'))
@@ -64,6 +67,7 @@ mod tests {
         c.intents.push(IntentRecord { intent: "billing".into(), input: "2".into(), node: "menu".into() });
         c.transcript.push(TranscriptLine { speaker: Speaker::Caller, text: "my invoice is wrong".into() });
         c.transcript.push(TranscriptLine { speaker: Speaker::Caller, text: "DTMF 2".into() });
+        c.transcript.push(TranscriptLine { speaker: Speaker::Caller, text: "Sí, claro".into() });
         c.variables.insert("customer_name".into(), "Ana".into());
         assert_eq!(
             summary(&c, "en-US", true),

@@ -47,12 +47,14 @@ pub fn validate_with(flow: &Flow, options: &ValidateOptions) -> Vec<Diagnostic> 
     check.duplicates();
     check.start_and_hours();
     let known_vars = steps::known_vars(flow);
+    check.flow_templates(&known_vars);
     for (id, node) in &flow.nodes {
         check.verbs(id, node);
         check.events(id, node);
         check.dtmf(id, node);
         check.gather_exit(id, node);
         check.templates(id, node, &known_vars);
+        check.speech_answers(id, node);
         check.steps(id, node, &known_vars);
         if let Some(dir) = &options.prompt_dir {
             check.prompt_file(id, node, dir);

@@ -10,8 +10,8 @@ use crate::model::{Flow, Node, NodeId};
 use crate::template::{pieces, split_filter, Piece};
 
 /// Variables the runner always knows, besides those the flow sets.
-const BUILTIN_VARS: [&str; 10] =
-    ["caller", "called", "call_id", "digits", "intent", "speech", "language", "hours", "webhook.status", "webhook.error"];
+const BUILTIN_VARS: [&str; 11] =
+    ["caller", "called", "call_id", "digits", "intent", "speech", "choice", "language", "hours", "webhook.status", "webhook.error"];
 
 /// Every variable a flow may read: built-ins, `set` keys, webhook `map`
 /// keys, `consent.TOPIC`, `survey.NAME` and `ab.NODE`.
@@ -50,6 +50,12 @@ impl Check<'_> {
         if let Some(reprompt) = node.gather.as_ref().and_then(|g| g.reprompt.as_ref()) {
             texts.extend(reprompt.all().into_iter().map(|t| (path(&["gather", "reprompt"]), t)));
         }
+        if let Some(sorry) = &node.no_match_say {
+            texts.extend(sorry.all().into_iter().map(|t| (path(&["no_match_say"]), t)));
+        }
+        if let Some(question) = node.gather.as_ref().and_then(|g| g.confirm_say.as_ref()) {
+            texts.extend(question.all().into_iter().map(|t| (path(&["gather", "confirm_say"]), t)));
+        }
         for (var, value) in &node.set {
             texts.push((path(&["set", var]), value));
         }
@@ -64,6 +70,21 @@ impl Check<'_> {
             texts.extend(event.value.iter().map(|v| (path(&["event", "value"]), v.as_str())));
             texts.extend(event.data.iter().map(|(k, v)| (path(&["event", "data", k]), v.as_str())));
         }
+        self.template_texts(&format!("node `{id}`"), texts, known);
+    }
+
+    /// The flow-level texts: `no_match_say` and `confirm_say`.
+    pub(super) fn flow_templates(&mut self, known: &BTreeSet<String>) {
+        let flow = self.flow;
+        let mut texts: Vec<(Vec<String>, &str)> = Vec::new();
+        for (key, text) in [("no_match_say", &flow.no_match_say), ("confirm_say", &flow.confirm_say)] {
+            texts.extend(text.iter().flat_map(|t| t.all()).map(|t| (vec![key.to_owned()], t)));
+        }
+        self.template_texts("flow", texts, known);
+    }
+
+    /// Unknown variables, filters and settings in `texts` (path, text).
+    fn template_texts(&mut self, what: &str, texts: Vec<(Vec<String>, &str)>, known: &BTreeSet<String>) {
         for (path, text) in texts {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             for piece in pieces(text) {
@@ -71,30 +92,75 @@ impl Check<'_> {
                     Piece::Var(inner) => {
                         let (name, filter) = split_filter(inner);
                         if !known.contains(var_name(name)) {
-                            self.warning(&path, format!("node `{id}`: unknown variable `{{{{{name}}}}}`"));
+                            self.warning(&path, format!("{what}: unknown variable `{{{{{name}}}}}`"));
                         }
                         if let Some(f) = filter.filter(|f| !crate::sayas::is_known(f)) {
                             self.warning(
                                 &path,
-                                format!(
-                                    "node `{id}`: unknown filter `{f}` in `{{{{{inner}}}}}` (known: {})",
-                                    crate::sayas::FILTERS.join(", ")
-                                ),
+                                format!("{what}: unknown filter `{f}` in `{{{{{inner}}}}}` (known: {})", crate::sayas::FILTERS.join(", ")),
                             );
                         }
                     }
                     Piece::Setting(name) if !SETTINGS.contains(&name) => {
                         self.warning(
                             &path,
-                            format!(
-                                "node `{id}`: unknown setting `${{{name}}}` (known: {})",
-                                SETTINGS.map(|s| format!("${{{s}}}")).join(", ")
-                            ),
+                            format!("{what}: unknown setting `${{{name}}}` (known: {})", SETTINGS.map(|s| format!("${{{s}}}")).join(", ")),
                         );
                     }
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// Confidence thresholds and the keys of doubtful speech: `min_confidence`
+    /// and `confirm_below` between 0 and 1, `confirm_below` not under
+    /// `min_confidence` (errors); keys that can never apply (warnings).
+    pub(super) fn speech_answers(&mut self, id: &NodeId, node: &Node) {
+        let n = id.as_str();
+        let listens = node.gather.is_some() || node.consent.is_some() || node.survey.is_some();
+        if node.no_match_say.is_some() && !listens {
+            self.warning(&["nodes", n, "no_match_say"], format!("node `{id}`: `no_match_say` applies to a node that listens; ignored"));
+        }
+        let Some(g) = &node.gather else {
+            return;
+        };
+        let in_range = |c: f32| (0.0..=1.0).contains(&c);
+        if !in_range(g.min_confidence) {
+            self.error(
+                &["nodes", n, "gather", "min_confidence"],
+                format!("node `{id}`: gather.min_confidence must be between 0 and 1 (it is {})", g.min_confidence),
+            );
+        }
+        let path = ["nodes", n, "gather", "confirm_below"];
+        match g.confirm_below {
+            Some(c) if !in_range(c) => {
+                self.error(&path, format!("node `{id}`: gather.confirm_below must be between 0 and 1 (it is {c})"));
+            }
+            Some(c) if c < g.min_confidence => self.error(
+                &path,
+                format!(
+                    "node `{id}`: gather.confirm_below ({c}) must be at least min_confidence ({}): speech below min_confidence is rejected, speech from min_confidence up to confirm_below is confirmed",
+                    g.min_confidence
+                ),
+            ),
+            Some(c) if c == g.min_confidence => self.warning(
+                &path,
+                format!("node `{id}`: gather.confirm_below equals min_confidence ({c}), so nothing is ever confirmed"),
+            ),
+            Some(_) if !g.speech => {
+                self.warning(&path, format!("node `{id}`: gather.confirm_below applies to speech (`speech: true`); ignored"));
+            }
+            Some(_) if node.intents.is_empty() || node.consent.is_some() || node.survey.is_some() => {
+                self.warning(&path, format!("node `{id}`: gather.confirm_below confirms intents; this node has none, so it is ignored"));
+            }
+            _ => {}
+        }
+        if g.confirm_say.is_some() && g.confirm_below.is_none() {
+            self.warning(
+                &["nodes", n, "gather", "confirm_say"],
+                format!("node `{id}`: gather.confirm_say is never said without `confirm_below`; ignored"),
+            );
         }
     }
 

@@ -71,7 +71,7 @@ pub(crate) struct Step {
     seq: i64,
     #[schema(format = DateTime, value_type = String)]
     at: i64,
-    /// `node`, `intent`, `digits`, `transcript`, `prompt` or `webhook` (method, URL without query, status or error, latency).
+    /// `node`, `intent`, `digits`, `transcript`, `prompt`, `webhook` (method, URL without query, status or error, latency), `rejected` (speech not taken: the words, the intent they would have meant, why; `confidence`) or `confirm` ("Did you say …?" asked for a mid-confidence intent).
     kind: String,
     node: String,
     detail: String,

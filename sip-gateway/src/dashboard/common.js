@@ -225,6 +225,8 @@ const C = (() => {
       case "intent": return ["Intent", s.detail + conf];
       case "node": return ["Flow", "→ " + s.node + (s.detail ? " · " + s.detail : "")];
       case "webhook": return ["Webhook", s.detail];
+      case "rejected": return ["Not taken", s.detail + conf];
+      case "confirm": return ["IVR", "asked to confirm " + s.detail + conf];
       default: return [s.kind, s.detail];
     }
   }

@@ -47,7 +47,7 @@ text_enum!(
     }
 );
 text_enum!(HangupSide { Caller = "caller", Gateway = "gateway", Agent = "agent" });
-text_enum!(StepKind { Node = "node", Intent = "intent", Digits = "digits", Transcript = "transcript", Prompt = "prompt", Webhook = "webhook", Release = "release" });
+text_enum!(StepKind { Node = "node", Intent = "intent", Digits = "digits", Transcript = "transcript", Prompt = "prompt", Webhook = "webhook", Release = "release", Rejected = "rejected", Confirm = "confirm" });
 text_enum!(TransferMode { Blind = "blind", Warm = "warm" });
 text_enum!(SurveyKind { Csat = "csat", Nps = "nps" });
 text_enum!(EventKind { Lead = "lead", Order = "order", Recontact = "recontact" });

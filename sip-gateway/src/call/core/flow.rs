@@ -182,6 +182,20 @@ impl CallCore {
                     let node = self.node.clone().unwrap_or_default();
                     self.recorder.step(at, StepKind::Intent, &node, format!("{intent} ({input})"), None);
                 }
+                Action::SpeechRejected { text, confidence, guess, reason } => {
+                    // Never silent (issue #13): the words, what they would
+                    // have meant and why they were not taken.
+                    tracing::info!(%text, confidence, ?guess, %reason, "speech rejected");
+                    let node = self.node.clone().unwrap_or_default();
+                    let guess = guess.map_or_else(|| "no intent".to_owned(), |g| format!("heard as {g}"));
+                    let detail = format!("\"{text}\" ({guess}; {reason})");
+                    self.recorder.step(at, StepKind::Rejected, &node, detail, Some(f64::from(confidence)));
+                }
+                Action::ConfirmationAsked { intent, text, confidence } => {
+                    tracing::info!(%intent, %text, confidence, "asking the caller to confirm");
+                    let node = self.node.clone().unwrap_or_default();
+                    self.recorder.step(at, StepKind::Confirm, &node, format!("{intent}? (\"{text}\")"), Some(f64::from(confidence)));
+                }
                 Action::Say { text, language } => self.render(RenderJob::Say(text, language)),
                 Action::Play { prompt, language } => self.render(RenderJob::Play(prompt.to_string(), language)),
                 Action::StopPrompt => {

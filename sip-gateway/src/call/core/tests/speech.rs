@@ -63,3 +63,55 @@ fn a_final_in_time_is_the_callers_answer() {
     d.run_for(Duration::from_secs(5));
     assert!(!d.prompts().iter().any(|p| p.starts_with("Sorry")), "no fallback after a final");
 }
+
+/// (kind, detail, confidence) of the call's steps of `kinds`.
+fn steps(d: &Driver, kinds: &[crate::store::StepKind]) -> Vec<(crate::store::StepKind, String, Option<f64>)> {
+    d.records()
+        .into_iter()
+        .filter_map(|r| match r {
+            crate::store::Record::Step(s) if kinds.contains(&s.kind) => Some((s.kind, s.detail.clone(), s.confidence)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_final_under_min_confidence_is_a_rejected_step_and_the_caller_hears_sorry() {
+    use crate::store::StepKind;
+    let mut d = talking();
+    d.core.handle_asr(Some(media::asr::AsrEvent::Final { text: "agent".into(), confidence: 0.25 }), d.now);
+    d.pump();
+    let got = steps(&d, &[StepKind::Transcript, StepKind::Rejected, StepKind::Intent]);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0, StepKind::Transcript);
+    assert_eq!(got[1].0, StepKind::Rejected);
+    assert_eq!(got[1].1, "\"agent\" (heard as agent; below min_confidence 0.50)");
+    assert_eq!(got[1].2, Some(0.25));
+    assert_eq!(d.prompts().last().map(String::as_str), Some("Sorry, I didn't get that. Say agent."));
+}
+
+#[test]
+fn a_mid_confidence_final_is_confirmed_with_a_key_and_recorded() {
+    use crate::store::StepKind;
+    let mut s = settings();
+    s.speech = true;
+    let flow = FLOW.replace("retries: 2 }", "retries: 2, confirm_below: 0.8 }");
+    let mut d = Driver::inbound(s, &flow, super::invite(OFFER));
+    d.ack();
+    d.drive_until("the question plays", |log| log.iter().any(|o| matches!(o, Output::Media(MediaCommand::Play { .. }))));
+    d.media(MediaEvent::SpeechStarted);
+    d.run_for(Duration::from_millis(800));
+    d.media(MediaEvent::SpeechEnded);
+    d.core.handle_asr(Some(media::asr::AsrEvent::Final { text: "agent".into(), confidence: 0.6 }), d.now);
+    d.pump();
+    assert_eq!(d.prompts().last().map(String::as_str), Some("Did you say agent? Say yes or press 1; say no or press 2."));
+    d.run_for(Duration::from_secs(1));
+    d.media(MediaEvent::Dtmf { digit: '1', source: media::rtp_session::DtmfSource::Rfc4733 });
+    d.run_for(Duration::from_millis(100));
+    assert_eq!(d.prompts().last().map(String::as_str), Some("Bye."));
+    let got = steps(&d, &[StepKind::Confirm, StepKind::Intent, StepKind::Rejected]);
+    let kinds: Vec<StepKind> = got.iter().map(|s| s.0).collect();
+    assert_eq!(kinds, [StepKind::Confirm, StepKind::Intent], "{got:?}");
+    assert_eq!(got[0].1, "agent? (\"agent\")");
+    assert_eq!(got[1].1, "agent (agent)");
+}
