@@ -157,3 +157,35 @@ fn an_agent_pbx_that_challenges_gets_the_trunks_digest_answer() {
     let t = &detail["transfers"][0];
     assert_eq!(t["result_code"].as_i64(), Some(486), "verified (a wrong digest gets 403 from the scenario): {t}");
 }
+
+#[test]
+fn an_agent_by_host_name_is_resolved_and_dialled() {
+    let dir = Scratch::new("warm-dns");
+    let agent_port = free_udp_port();
+    let flow = flow_for(agent_port, &dir);
+    let yaml = std::fs::read_to_string(&flow).unwrap().replace("sip:agent@127.0.0.1:", "sip:agent@localhost:");
+    std::fs::write(&flow, yaml).unwrap();
+    let gw = Gateway::start_full("", 20, &flow);
+    let mut caller = Rtp::new(0x9999_9999);
+    let mut agent_sipp = sipp_uas(&scenario("uas_busy.xml"), &[], agent_port, &["-m", "1"], &dir.0);
+    let mut caller_sipp =
+        sipp_spawn(&scenario("warm_caller.xml"), &[("RTP_PORT", caller.port().to_string())], gw.sip_udp, &["-m", "1"], &dir.0);
+    let gw_rtp = caller.until_loud(Duration::from_secs(15)).expect("menu");
+    caller.key(gw_rtp, 0);
+    assert!(
+        wait(&mut agent_sipp, Duration::from_secs(20)).success(),
+        "localhost resolved, the INVITE reached the agent: {}",
+        gw.log_text()
+    );
+    assert!(wait(&mut caller_sipp, Duration::from_secs(30)).success());
+    assert!(gw.wait_idle(Duration::from_secs(10)));
+    let (_, calls) = gw.api_get("/v1/calls", Some(&gw.token));
+    let id = calls["calls"][0]["id"].as_str().unwrap().to_string();
+    let (_, detail) = gw.api_get(&format!("/v1/calls/{}", urlencode(&id)), Some(&gw.token));
+    let t = &detail["transfers"][0];
+    assert_eq!(
+        (t["target"].as_str(), t["result_code"].as_i64()),
+        (Some(format!("sip:agent@localhost:{agent_port}").as_str()), Some(486)),
+        "{t}"
+    );
+}

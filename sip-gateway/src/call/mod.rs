@@ -36,6 +36,8 @@ pub use crate::flows::FlowStore;
 
 /// Longest wait for the end record's COMMIT before answering BYE anyway.
 const END_DURABLE_WAIT: Duration = Duration::from_secs(2);
+/// How long a warm transfer waits for the agent host's DNS answer.
+const AGENT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What every call shares (read-only after start-up).
 pub struct Shared {
@@ -140,6 +142,9 @@ struct CallTask {
     /// Webhook results: (request seq, the flow's event, a line for the record).
     webhook_tx: mpsc::Sender<(u64, FlowEvent, String)>,
     webhook_rx: mpsc::Receiver<(u64, FlowEvent, String)>,
+    /// Warm transfer: the agent host's address, looked up off the loop.
+    resolve_tx: mpsc::Sender<Result<std::net::SocketAddr, String>>,
+    resolve_rx: mpsc::Receiver<Result<std::net::SocketAddr, String>>,
     /// Set by `Output::Ended`.
     ended: Option<Ending>,
     /// The call's status callback (issue #13), if its flow or its
@@ -151,6 +156,7 @@ impl CallTask {
     fn new(shared: Arc<Shared>, core: CallCore, endpoint: mpsc::Sender<EndpointCommand>, me: mpsc::Sender<CallSignal>) -> Self {
         let (render_tx, render_rx) = mpsc::channel(8);
         let (webhook_tx, webhook_rx) = mpsc::channel(4);
+        let (resolve_tx, resolve_rx) = mpsc::channel(1);
         CallTask {
             shared,
             core,
@@ -166,6 +172,8 @@ impl CallTask {
             render_rx,
             webhook_tx,
             webhook_rx,
+            resolve_tx,
+            resolve_rx,
             ended: None,
             status: None,
         }
@@ -236,6 +244,7 @@ impl CallTask {
                 },
                 Some((id, msg)) = self.render_rx.recv() => self.core.handle_render(id, msg, Instant::now()),
                 Some((seq, ev, summary)) = self.webhook_rx.recv() => self.core.handle_webhook(seq, ev, summary, Instant::now()),
+                Some(resolved) = self.resolve_rx.recv() => self.core.handle_agent_resolved(resolved, Instant::now()),
                 _ = sleep_until_opt(deadline) => self.core.handle_timeout(Instant::now()),
             }
             self.perform().await;
@@ -265,6 +274,17 @@ impl CallTask {
                         port
                     });
                     self.core.handle_agent_rtp(port, Instant::now());
+                }
+                Output::ResolveAgent { uri } => {
+                    let tx = self.resolve_tx.clone();
+                    tokio::spawn(async move {
+                        // A name that does not resolve in time fails the transfer rather than the call.
+                        let result = match tokio::time::timeout(AGENT_LOOKUP_TIMEOUT, outbound::resolve(&uri)).await {
+                            Ok(r) => r.map_err(|e| e.to_string()),
+                            Err(_) => Err(format!("no DNS answer in {} s", AGENT_LOOKUP_TIMEOUT.as_secs())),
+                        };
+                        let _ = tx.send(result).await;
+                    });
                 }
                 Output::StartAgentMedia { config, direction } => self.start_agent_media(config, direction),
                 Output::AgentMedia(command) => {

@@ -150,9 +150,10 @@ impl Dialer {
 }
 
 /// host:port of a trunk `sip:` URI (default port 5060), resolved now.
-async fn resolve(uri: &str) -> Result<SocketAddr, DialError> {
+pub(crate) async fn resolve(uri: &str) -> Result<SocketAddr, DialError> {
     let err = |reason: &str| DialError::TrunkAddress { uri: uri.to_string(), reason: reason.to_string() };
     let rest = uri.strip_prefix("sip:").ok_or_else(|| err("only sip: URIs"))?;
+    let rest = rest.split(['?', '>']).next().unwrap_or(rest);
     let hostport = rest.rsplit('@').next().unwrap_or(rest).split(';').next().unwrap_or(rest);
     let target = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:5060") };
     let mut addrs = tokio::net::lookup_host(target).await.map_err(|e| err(&e.to_string()))?;

@@ -180,6 +180,9 @@ pub(crate) enum Output {
     /// Warm transfer: bind an RTP port for the agent leg and report it at
     /// once with `handle_agent_rtp`.
     BindAgentRtp,
+    /// Warm transfer to a host name: resolve this `sip:` URI's host (A
+    /// record, port 5060 by default) and report with `handle_agent_resolved`.
+    ResolveAgent { uri: String },
     /// Start the agent leg's RTP on that port, on the caller leg's shard.
     StartAgentMedia { config: RtpConfig, direction: Direction },
     /// A command for the agent's RTP leg.

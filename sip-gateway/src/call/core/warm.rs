@@ -15,6 +15,7 @@
 //! [`AgentLeg`] keeps the second leg's SIP and media state; the `CallCore`
 //! methods below drive it from the caller's call task.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dialogs::{AcceptMode, CallContext, FlowEvent, TransferFailure, TransferOptions};
@@ -131,12 +132,13 @@ impl CallCore {
             Ok(t) => t,
             Err(e) => return self.warm_failed(None, format!("bad transfer target: {e}"), now),
         };
-        let Some(remote) = super::uri_socket_addr(&target.to_string()) else {
-            return self.warm_failed(None, format!("transfer target {target} needs an IP address host for a warm transfer"), now);
-        };
+        // An IP host is dialled at once; a name is resolved by the edge
+        // first (`Output::ResolveAgent` → `handle_agent_resolved`).
+        let remote = super::uri_socket_addr(&target.to_string());
+        let unresolved = SocketAddr::from(([0, 0, 0, 0], 0));
         let flow = match self.sip_flow {
-            SipFlow::Udp { listener, .. } => SipFlow::Udp { listener, remote },
-            SipFlow::Tcp { .. } => SipFlow::Udp { listener: 0, remote },
+            SipFlow::Udp { listener, .. } => SipFlow::Udp { listener, remote: remote.unwrap_or(unresolved) },
+            SipFlow::Tcp { .. } => SipFlow::Udp { listener: 0, remote: remote.unwrap_or(unresolved) },
         };
         self.recorder.transfer_tried(to, TransferMode::Warm, self.clock.unix_ms(now));
         self.out(Output::Context(context_json(&context, "warm", Some(&options.whisper))));
@@ -167,7 +169,32 @@ impl CallCore {
         });
         self.play_hold();
         self.publish();
-        self.out(Output::BindAgentRtp);
+        match remote {
+            Some(_) => self.out(Output::BindAgentRtp),
+            None => self.out(Output::ResolveAgent { uri: to.trim().trim_start_matches('<').trim_end_matches('>').to_string() }),
+        }
+    }
+
+    /// The edge resolved the agent's host name (or could not): dial, or
+    /// `failed` with why.
+    pub(crate) fn handle_agent_resolved(&mut self, result: Result<SocketAddr, String>, now: Instant) {
+        let Some(a) = self.agent.as_mut().filter(|a| a.state == AgentState::Dialling && a.invite.is_none() && a.rtp_port == 0) else {
+            return;
+        };
+        match result {
+            Ok(remote) => {
+                if let SipFlow::Udp { remote: r, .. } = &mut a.flow {
+                    *r = remote;
+                }
+                tracing::debug!(agent = %a.target, %remote, "agent host resolved");
+                self.out(Output::BindAgentRtp);
+            }
+            Err(e) => {
+                let target = a.target.to_string();
+                self.warm_failed(None, format!("cannot resolve the agent's host ({target}): {e}"), now);
+            }
+        }
+        self.settle(now);
     }
 
     /// The caller's hold prompt (again), while the agent is being reached.

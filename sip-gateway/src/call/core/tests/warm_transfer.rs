@@ -296,3 +296,42 @@ fn a_challenge_from_a_pbx_without_credentials_fails_the_transfer() {
     assert_eq!(d.sent(Method::Invite).len(), 1, "no trunk credentials for 127.0.0.1:5071");
     assert_eq!(d.prompts().last().map(String::as_str), Some("Press 0 for a person."), "failed → welcome");
 }
+
+#[test]
+fn an_agent_host_name_is_resolved_by_the_edge_before_the_invite() {
+    let flow_yaml = flow("dtmf").replace("sip:agent@127.0.0.1:5070", "sip:agent@pbx.example:5070");
+    let mut d = Driver::inbound(settings(), &flow_yaml, super::invite(OFFER));
+    d.ack();
+    d.drive_until("the menu plays", |log| log.iter().any(|o| matches!(o, Output::Media(MediaCommand::Play { .. }))));
+    d.media(MediaEvent::Dtmf { digit: '0', source: DtmfSource::Rfc4733 });
+    let asked = d.log.iter().find_map(|o| if let Output::ResolveAgent { uri } = o { Some(uri.clone()) } else { None });
+    assert_eq!(asked.as_deref(), Some("sip:agent@pbx.example:5070"));
+    assert!(d.sent(Method::Invite).is_empty(), "no INVITE before the address is known");
+    let now = d.now;
+    d.core.handle_agent_resolved(Ok("10.1.2.3:5070".parse().unwrap()), now);
+    d.pump();
+    let sent_to = d.log.iter().find_map(|o| match o {
+        Output::SendInvite { request, flow: crate::sip::transport::SipFlow::Udp { remote, .. } } if request.method == Method::Invite => {
+            Some(*remote)
+        }
+        _ => None,
+    });
+    assert_eq!(sent_to, Some("10.1.2.3:5070".parse().unwrap()), "the INVITE goes to the resolved address");
+    assert_eq!(d.sent(Method::Invite)[0].uri.to_string(), "sip:agent@pbx.example:5070", "the Request-URI keeps the name");
+}
+
+#[test]
+fn an_agent_host_that_does_not_resolve_fails_the_transfer() {
+    let flow_yaml = flow("dtmf").replace("sip:agent@127.0.0.1:5070", "sip:agent@nowhere.invalid");
+    let mut d = Driver::inbound(settings(), &flow_yaml, super::invite(OFFER));
+    d.ack();
+    d.drive_until("the menu plays", |log| log.iter().any(|o| matches!(o, Output::Media(MediaCommand::Play { .. }))));
+    d.media(MediaEvent::Dtmf { digit: '0', source: DtmfSource::Rfc4733 });
+    let before = d.prompts().len();
+    let now = d.now;
+    d.core.handle_agent_resolved(Err("no such host".into()), now);
+    d.pump();
+    assert!(d.sent(Method::Invite).is_empty());
+    assert_eq!(d.prompts()[before..], ["Press 0 for a person.".to_string()], "failed → welcome");
+    assert!(!transfer_record(&d).ok);
+}
