@@ -30,7 +30,9 @@
 //! in the call records' words, `hangup_side`, `hangup_cause`, `duration_ms`
 //! (answer to end, 0 when never answered) and, for an outbound call that
 //! was never answered, `sip_status`, the final status it got (486, 503…),
-//! null when none came (ring timeout, unreachable trunk).
+//! null when none came (ring timeout, unreachable trunk). Every outbound
+//! call ends with `completed`; an inbound call rejected before the answer
+//! (no record) only if it rang.
 
 use std::collections::BTreeSet;
 
@@ -101,10 +103,12 @@ impl StatusHook {
             Output::Ended { outcome, end, .. } => {
                 let end = match end {
                     Some(end) => end.clone(),
-                    // No CDR (an inbound call rejected or cancelled before
-                    // the answer): only a call that already told the
-                    // receiver something (it rang) owes it an end.
-                    None if self.sent > 0 => {
+                    // No CDR: an outbound call that never left (no RTP
+                    // port) still ends what `POST /v1/calls` started; an
+                    // inbound call rejected or cancelled before the answer
+                    // owes an end only if it told the receiver something
+                    // (it rang).
+                    None if self.sent > 0 || self.direction == Direction::Outbound => {
                         let (stored, side) = stored_outcome(*outcome);
                         CallEnd {
                             call_id: self.call_id.clone(),
@@ -340,6 +344,9 @@ mod tests {
     fn a_call_without_a_record_completes_only_if_it_rang() {
         let mut quiet = hook(&CallStatus::ALL, Direction::Inbound);
         assert!(run(&mut quiet, &[ended(Outcome::Rejected, None)]).is_empty(), "rejected at once: nothing to tell");
+        let mut never_left = hook(&CallStatus::ALL, Direction::Outbound);
+        let sent = run(&mut never_left, &[ended(Outcome::Failed, None)]);
+        assert_eq!((sent.len(), sent[0]["outcome"].as_str(), sent[0]["hangup_side"].as_str()), (1, Some("failed"), Some("gateway")));
         let mut rang = hook(&CallStatus::ALL, Direction::Inbound);
         let sent = run(&mut rang, &[Output::Ringing { code: 180, at: T0 }, ended(Outcome::Cancelled, None)]);
         assert_eq!(sent.len(), 2);
