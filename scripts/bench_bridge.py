@@ -197,12 +197,13 @@ def peers_scenario(work, name, tag, **subs):
     return out
 
 
-def start_peers(work, tag, sockets, pt, seconds, warmup):
+def start_peers(work, tag, sockets, pt, seconds, warmup, realtime=False):
     ports, report = work / f"peers-{tag}.csv", work / f"peers-{tag}.json"
     for f in (ports, report):
         f.unlink(missing_ok=True)
     proc = subprocess.Popen([str(PEERS), "--sockets", str(sockets), "--pt", str(pt), "--ports", str(ports),
-                             "--seconds", str(seconds), "--warmup", str(warmup), "--json", str(report)])
+                             "--seconds", str(seconds), "--warmup", str(warmup), "--json", str(report),
+                             "--realtime", "1" if realtime else "0"])
     deadline = time.time() + 30
     while not (ports.exists() and ports.read_text().count("\n") > sockets):
         if time.time() > deadline or proc.poll() is not None:
@@ -211,7 +212,7 @@ def start_peers(work, tag, sockets, pt, seconds, warmup):
     return proc, ports, report
 
 
-def peers_level_run(gw, work, level, hold_s, agent_ports):
+def peers_level_run(gw, work, level, hold_s, agent_ports, realtime=False):
     ramp_rate = max(10, min(level, 100))
     ramp_s = level / ramp_rate
     hold_ms = int((ramp_s + hold_s) * 1000)
@@ -220,7 +221,7 @@ def peers_level_run(gw, work, level, hold_s, agent_ports):
     seconds = warmup + window
     peers = {}
     for tag, pt in (("agent-pcmu", 0), ("agent-pcma", 8), ("caller-1000", 0), ("caller-2000", 0)):
-        peers[tag] = start_peers(work, f"{tag}-{level}", half, pt, seconds, warmup)
+        peers[tag] = start_peers(work, f"{tag}-{level}", half, pt, seconds, warmup, realtime)
     agents, callers = [], []
     for (name, pt, codec), port in zip((("pcmu", 0, "PCMU"), ("pcma", 8, "PCMA")), agent_ports):
         sf = peers_scenario(work, "bridge_agent.xml", f"peers-{name}", CODEC_PT=pt, CODEC_NAME=codec, SPEECH="none")
@@ -248,7 +249,7 @@ def peers_level_run(gw, work, level, hold_s, agent_ports):
         ok, failed = ok + o, failed + f
     agent_failed = sum(bl.sipp_totals(stat)[1] for stat, _ in agents)
     jitter = {t: r["arrival_jitter"] for t, r in reports.items()}
-    return {"level": level, "ok": ok, "failed": failed, "agent_failed": agent_failed, "active_seen": active,
+    return {"level": level, "peers_realtime": realtime, "ok": ok, "failed": failed, "agent_failed": agent_failed, "active_seen": active,
             "cpu_pct": round(cpu, 1), "cpu_pct_per_bridged_call": round(cpu / max(level, 1), 3), "rss_kib": rss,
             "relay_caller_to_agent": reports["agent-pcmu"]["relay_latency"],
             "relay_agent_to_caller": reports["caller-1000"]["relay_latency"],
@@ -265,6 +266,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "target" / "bench-bridge"))
     ap.add_argument("--bin", default=str(bl.BIN))
     ap.add_argument("--sipp-rtp", action="store_true", help="SIPp streams the media (bursty) and tcpdump measures")
+    ap.add_argument("--peers-realtime", action="store_true", help="rtp_peers at SCHED_RR (steadier; may starve SIPp)")
     a = ap.parse_args()
     if a.smoke:
         a.levels, a.hold = "4", 6.0
@@ -282,7 +284,7 @@ def main():
             if a.sipp_rtp:
                 r = level_run(gw, work, level, a.hold, files, agent_ports)
             else:
-                r = peers_level_run(gw, work, level, a.hold, agent_ports)
+                r = peers_level_run(gw, work, level, a.hold, agent_ports, a.peers_realtime)
             bl.log(json.dumps(r))
             report["levels"].append(r)
             if r["failed"] or r["agent_failed"]:

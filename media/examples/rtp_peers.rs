@@ -17,7 +17,9 @@
 //! own lateness against its schedule (the generator's floor).
 //!
 //! Usage: rtp_peers --sockets N --pt 0|8 --ports FILE --seconds S
-//!        [--warmup W] --json OUT
+//!        [--warmup W] [--realtime 1] --json OUT
+//! `--realtime 1` runs both threads at SCHED_RR 1 (steadier figures; on a
+//! box shared with SIPp it can starve SIPp's signalling).
 //! FILE gets SIPp's injection format (`SEQUENTIAL`, then `port;` per line):
 //! scenarios put `[field0]` in their SDP.
 
@@ -38,11 +40,12 @@ struct Args {
     ports: String,
     seconds: f64,
     warmup: f64,
+    realtime: bool,
     json: String,
 }
 
 fn args() -> Args {
-    let mut a = Args { sockets: 0, pt: 0, ports: String::new(), seconds: 10.0, warmup: 0.0, json: String::new() };
+    let mut a = Args { sockets: 0, pt: 0, ports: String::new(), seconds: 10.0, warmup: 0.0, realtime: false, json: String::new() };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
         let v = pair.get(1).cloned().unwrap_or_default();
@@ -53,6 +56,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = v.parse().expect("--seconds S"),
             "--warmup" => a.warmup = v.parse().expect("--warmup S"),
             "--json" => a.json = v,
+            "--realtime" => a.realtime = v == "1",
             other => panic!("unknown argument {other}"),
         }
     }
@@ -102,8 +106,17 @@ fn try_realtime() {
 
 /// Sends every socket's frames on its own 20 ms grid, once its gateway
 /// address is known.
-fn sender(sockets: Vec<UdpSocket>, remotes: Arc<Vec<AtomicU64>>, pt: u8, until: Instant, warmup: Instant) -> (u64, Samples) {
-    try_realtime();
+fn sender(
+    sockets: Vec<UdpSocket>,
+    remotes: Arc<Vec<AtomicU64>>,
+    pt: u8,
+    until: Instant,
+    warmup: Instant,
+    realtime: bool,
+) -> (u64, Samples) {
+    if realtime {
+        try_realtime();
+    }
     let codec = if pt == 8 { Codec::Pcma } else { Codec::Pcmu };
     let pcm: Vec<i16> = (0..160).map(|i| ((i as f32 / 8000.0 * 400.0 * std::f32::consts::TAU).sin() * 6000.0) as i16).collect();
     let mut tone = vec![0u8; 160];
@@ -178,9 +191,12 @@ fn main() {
     let remotes: Arc<Vec<AtomicU64>> = Arc::new((0..a.sockets).map(|_| AtomicU64::new(0)).collect());
     let send_thread = {
         let remotes = remotes.clone();
-        std::thread::spawn(move || sender(senders, remotes, a.pt, until, warmup))
+        let realtime = a.realtime;
+        std::thread::spawn(move || sender(senders, remotes, a.pt, until, warmup, realtime))
     };
-    try_realtime();
+    if a.realtime {
+        try_realtime();
+    }
     let (mut relay, mut jitter) = (Samples::default(), Samples::default());
     let mut last_arrival: Vec<Option<(Instant, u16)>> = vec![None; a.sockets];
     let (mut received, mut relayed, mut lost) = (0u64, 0u64, 0u64);
