@@ -189,3 +189,64 @@ fn an_agent_by_host_name_is_resolved_and_dialled() {
         "{t}"
     );
 }
+
+/// One call to the warm flow whose agent (a SIPp UAS playing `agent`) does
+/// not take it: (the transfer's outcome and code, the nodes walked).
+fn not_taken(
+    gw: &Gateway,
+    dir: &Scratch,
+    agent_port: u16,
+    agent: &str,
+    vars: &[(&str, String)],
+    decline: Option<&mut Rtp>,
+) -> (serde_json::Value, Vec<String>) {
+    let mut caller = Rtp::new(0xaaaa_0001);
+    let mut agent_sipp = sipp_uas(agent, vars, agent_port, &["-m", "1"], &dir.0);
+    let mut caller_sipp =
+        sipp_spawn(&scenario("warm_caller.xml"), &[("RTP_PORT", caller.port().to_string())], gw.sip_udp, &["-m", "1"], &dir.0);
+    let gw_rtp = caller.until_loud(Duration::from_secs(15)).expect("menu");
+    caller.key(gw_rtp, 0);
+    if let Some(agent_rtp) = decline {
+        let gw_agent = agent_rtp.until_loud(Duration::from_secs(15)).expect("the whisper");
+        agent_rtp.key(gw_agent, 2);
+    }
+    assert!(wait(&mut caller_sipp, Duration::from_secs(40)).success(), "the flow's sorry node hangs up the caller: {}", sipp_errors(dir));
+    let _ = wait(&mut agent_sipp, Duration::from_secs(20));
+    assert!(gw.wait_idle(Duration::from_secs(10)));
+    let (_, calls) = gw.api_get("/v1/calls", Some(&gw.token));
+    let id = calls["calls"][0]["id"].as_str().unwrap().to_string();
+    let (_, detail) = gw.api_get(&format!("/v1/calls/{}", urlencode(&id)), Some(&gw.token));
+    let nodes = detail["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "node")
+        .filter_map(|s| s["node"].as_str().map(String::from))
+        .collect();
+    (detail["transfers"][0].clone(), nodes)
+}
+
+#[test]
+fn an_agent_who_declines_never_answers_or_fails_returns_the_caller_to_the_flow() {
+    let dir = Scratch::new("warm-not-taken");
+    let agent_port = free_udp_port();
+    let gw = Gateway::start_full("", 20, &flow_for(agent_port, &dir));
+    let path = ["welcome", "to_agent", "sorry"].map(String::from).to_vec();
+
+    // 503: failed at once.
+    let unavailable = scenario("uas_busy.xml").replace("486 Busy Here", "503 Service Unavailable");
+    let (t, nodes) = not_taken(&gw, &dir, agent_port, &unavailable, &[], None);
+    assert_eq!((t["outcome"].as_str(), t["result_code"].as_i64(), nodes), (Some("failed"), Some(503), path.clone()), "{t}");
+
+    // Rings past the node's 8 s timeout: CANCEL, no_answer.
+    let (t, nodes) = not_taken(&gw, &dir, agent_port, &scenario("uas_noanswer.xml"), &[], None);
+    assert_eq!((t["outcome"].as_str(), t["result_code"].as_i64(), nodes), (Some("no_answer"), Some(480), path.clone()), "{t}");
+
+    // Answers, hears the whisper, presses 2.
+    let mut agent = Rtp::new(0xaaaa_0002);
+    let vars = [("RTP_PORT", agent.port().to_string()), ("CODEC_PT", "0".to_string())];
+    // Answers, then waits for our BYE.
+    let answering = scenario("release_agent.xml");
+    let (t, nodes) = not_taken(&gw, &dir, agent_port, &answering, &vars, Some(&mut agent));
+    assert_eq!((t["outcome"].as_str(), t["result_code"].as_i64(), nodes), (Some("declined"), Some(603), path), "{t}");
+}
