@@ -89,6 +89,21 @@ fn answered_outbound_call_plays_the_flow_and_is_recorded() {
 }
 
 #[test]
+fn a_trunk_whose_port_is_closed_fails_the_call_at_once_with_the_icmp_error() {
+    // Nothing listens on the trunk's port: the kernel answers the INVITE
+    // with ICMP port unreachable, which fails its transaction as a 503
+    // (RFC 3261 §8.1.3.1) instead of Timer B or the ring timeout.
+    let port = free_udp_port();
+    let gw = gateway(port, "");
+    let (status, placed) = dial(&gw, json!({"number": "5550003"}));
+    assert_eq!(status, 202, "{placed}");
+    let call = ended_call(&gw, placed["call_id"].as_str().unwrap());
+    assert_eq!(call["outcome"], "failed", "{call:#}");
+    let cause = call["hangup_cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("503") && cause.contains("refused"), "the SIP status and the ICMP error are recorded: {call:#}");
+}
+
+#[test]
 fn busy_and_no_answer_are_recorded() {
     let dir = Scratch::new("outbound-fail");
     let port = free_udp_port();

@@ -7,6 +7,7 @@ pub mod dialog;
 pub mod digest;
 pub mod endpoint;
 pub mod headers;
+pub mod icmp;
 pub mod limits;
 pub mod refer;
 pub mod sdp;

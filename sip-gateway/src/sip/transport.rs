@@ -64,6 +64,7 @@ impl Transports {
             match *spec {
                 ListenSpec::Udp(addr) => {
                     let sock = Arc::new(UdpSocket::bind(addr).await?);
+                    super::icmp::enable(&sock);
                     let local = sock.local_addr()?;
                     tokio::spawn(udp_reader(udp.len(), sock.clone(), inbound.clone()));
                     udp.push((local, sock));
@@ -126,9 +127,19 @@ async fn udp_reader(listener: usize, sock: Arc<UdpSocket>, inbound: mpsc::Sender
     loop {
         let (n, remote) = match sock.recv_from(&mut buf).await {
             Ok(v) => v,
-            // ICMP port unreachable surfaces as an error on some systems.
+            // An ICMP error (IP_RECVERR, `icmp.rs`): the refused requests'
+            // transactions get the 503 of RFC 3261 §8.1.3.1.
             Err(e) => {
                 debug!(error = %e, "udp recv error");
+                for refused in super::icmp::drain(&sock) {
+                    debug!(to = %refused.to, reason = %refused.reason, "request refused by the network");
+                    let Some(resp) = super::icmp::as_503(&refused) else { continue };
+                    let msg =
+                        Inbound::Message { msg: Box::new(SipMessage::Response(resp)), flow: SipFlow::Udp { listener, remote: refused.to } };
+                    if inbound.send(msg).await.is_err() {
+                        return;
+                    }
+                }
                 continue;
             }
         };
