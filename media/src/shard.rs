@@ -230,9 +230,17 @@ impl Shard {
             return;
         }
         loop {
-            let fired = self.receive(events, None);
+            // The timeout is only a safety net: the timer ends the wait.
+            let fired = self.receive(events, Some(TICK * 2));
             self.flush();
-            if fired || Instant::now() >= next_tick {
+            let now = Instant::now();
+            if now >= next_tick {
+                return;
+            }
+            // An expiry reported late (edge-triggered epoll keeps it queued
+            // across a re-arm) must not start the tick early: wait on.
+            if fired && self.tick_timer.as_ref().is_some_and(|t| t.arm(next_tick - now).is_err()) {
+                std::thread::sleep(next_tick - now);
                 return;
             }
         }
