@@ -77,6 +77,9 @@ pub struct Metrics {
     /// Caller's end of speech (VAD) to the recogniser's final result.
     pub asr_seconds: Histogram,
     pub speech_starts: Counter,
+    /// Caller speech not taken: under the gather's `min_confidence`, or
+    /// denied at "Did you say …?" (issue #13).
+    pub speech_rejected: Counter,
     /// Caller's turn end (VAD end of speech, or a DTMF digit) to the first
     /// RTP packet of the next prompt, by input.
     pub turn_seconds: Family<SourceLabel, Histogram>,
@@ -114,6 +117,7 @@ impl Metrics {
             asr_fallbacks: Counter::default(),
             asr_seconds: Histogram::new([0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0]),
             speech_starts: Counter::default(),
+            speech_rejected: Counter::default(),
             turn_seconds: Family::new_with_constructor(|| Histogram::new([0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.5, 1.0, 2.0])),
             webhook_deliveries: Counter::default(),
             webhook_failures: Counter::default(),
@@ -166,6 +170,11 @@ impl Metrics {
         registry.register("asr_fallbacks", "Gathers that fell back to DTMF because the recogniser failed", m.asr_fallbacks.clone());
         registry.register("asr_seconds", "Caller's end of speech to the recogniser's final result", m.asr_seconds.clone());
         registry.register("speech_starts", "Caller utterances detected (VAD)", m.speech_starts.clone());
+        registry.register(
+            "speech_rejected",
+            "Caller speech not taken: under the gather's min_confidence, or denied at a confirmation",
+            m.speech_rejected.clone(),
+        );
         registry.register(
             "turn_seconds",
             "Caller's end of speech (VAD) or DTMF digit to the first RTP packet of the next prompt",

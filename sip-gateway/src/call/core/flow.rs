@@ -186,6 +186,7 @@ impl CallCore {
                     // Never silent (issue #13): the words, what they would
                     // have meant and why they were not taken.
                     tracing::info!(%text, confidence, ?guess, %reason, "speech rejected");
+                    metrics().speech_rejected.inc();
                     let node = self.node.clone().unwrap_or_default();
                     let guess = guess.map_or_else(|| "no intent".to_owned(), |g| format!("heard as {g}"));
                     let detail = format!("\"{text}\" ({guess}; {reason})");

@@ -79,8 +79,10 @@ fn steps(d: &Driver, kinds: &[crate::store::StepKind]) -> Vec<(crate::store::Ste
 fn a_final_under_min_confidence_is_a_rejected_step_and_the_caller_hears_sorry() {
     use crate::store::StepKind;
     let mut d = talking();
+    let before = crate::metrics::metrics().speech_rejected.get();
     d.core.handle_asr(Some(media::asr::AsrEvent::Final { text: "agent".into(), confidence: 0.25 }), d.now);
     d.pump();
+    assert!(crate::metrics::metrics().speech_rejected.get() > before, "counted in centralita_speech_rejected_total");
     let got = steps(&d, &[StepKind::Transcript, StepKind::Rejected, StepKind::Intent]);
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].0, StepKind::Transcript);
