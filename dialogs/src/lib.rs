@@ -35,6 +35,7 @@ mod diagnostic;
 mod locate;
 mod model;
 mod parse;
+mod recording;
 mod runner;
 mod sayas;
 mod schema;
@@ -48,10 +49,11 @@ pub use context::{CallContext, ConsentRecord, IntentRecord, Speaker, SurveyRecor
 pub use diagnostic::{Diagnostic, FlowError, Severity};
 pub use model::{
     AcceptMode, BargeIn, Branch, BusinessEvent, CallStatus, Case, CompareOp, Condition, Consent, ContextField, Date, DayRange, EventKind,
-    Fallback, Flow, Gather, Hours, HttpMethod, Intent, Node, NodeId, PromptId, Release, StatusCallback, Survey, SurveyScale, Text,
-    TimeRange, Transfer, TransferMode, Variant, Webhook, Weekday,
+    Fallback, Flow, Gather, Hours, HttpMethod, Intent, Node, NodeId, PromptId, RecordOp, RecordingPolicy, Release, StatusCallback, Survey,
+    SurveyScale, Text, TimeRange, Transfer, TransferMode, Variant, Webhook, Weekday,
 };
 pub use parse::{load_flow, parse_flow};
+pub use recording::{RecordState, RecordingGate, RecordingVerdict};
 pub use runner::{Action, FlowEvent, FlowRunner, RejectReason, TransferFailure, TransferOptions, Variables};
 pub use sayas::speakable;
 pub use schema::{flow_schema, FLOW_SCHEMA_ID};

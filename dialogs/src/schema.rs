@@ -150,7 +150,8 @@ fn node() -> Value {
                         "scale": d("`csat` (1-5) or `nps` (0-10)", json!({"enum": ["csat", "nps"]})),
                         "name": d("the survey's name in records (default: the scale)", json!({"type": "string"}))
                     }})),
-                "event": event()
+                "event": event(),
+                "record": d("on entry, start, stop, pause (silence until resume) or resume the call's recording, as far as the flow's `recording:` policy allows", json!({"enum": ["start", "stop", "pause", "resume"]}))
             }
         }),
     )
@@ -202,6 +203,14 @@ pub fn flow_schema() -> Value {
                         "url": d("an http:// or https:// URL", json!({"type": "string", "pattern": "^https?://"})),
                         "events": d("the statuses sent (default: all)", json!({"type": "array", "minItems": 1,
                             "items": {"enum": ["ringing", "answered", "transferred", "completed"]}}))
+                    }}
+                ]
+            })),
+            "recording": d("when the call is recorded (a stereo WAV: caller left, bot/agent right): `never` (default), `always` (from the answer), or `{ on_consent: TOPIC }` (once the caller grants that consent; a refusal is never recorded)", json!({
+                "oneOf": [
+                    {"enum": ["never", "always"]},
+                    {"type": "object", "additionalProperties": false, "required": ["on_consent"], "properties": {
+                        "on_consent": d("the `consent:` topic that must be granted", json!({"type": "string"}))
                     }}
                 ]
             })),

@@ -87,7 +87,7 @@ fn json_flow_parses_and_points_at_lines() {
 fn unknown_key_is_a_parse_error() {
     assert_eq!(
         diagnostics("unknown_key.yaml"),
-        vec!["fixtures/unknown_key.yaml:6:5: nodes.a: unknown field `hangups`, expected one of `say`, `play`, `gather`, `no_match_say`, `intents`, `on`, `transfer`, `hangup`, `set`, `webhook`, `branch`, `consent`, `survey`, `event`"]
+        vec!["fixtures/unknown_key.yaml:6:5: nodes.a: unknown field `hangups`, expected one of `say`, `play`, `gather`, `no_match_say`, `intents`, `on`, `transfer`, `hangup`, `set`, `webhook`, `branch`, `consent`, `survey`, `event`, `record`"]
     );
 }
 

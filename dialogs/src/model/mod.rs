@@ -7,6 +7,7 @@
 
 mod de;
 mod hours;
+mod recording;
 mod status;
 mod steps;
 mod verbs;
@@ -20,6 +21,7 @@ use crate::locate::SourceMap;
 
 pub(crate) use de::parse_duration;
 pub use hours::{Date, DayRange, Hours, TimeRange, Weekday};
+pub use recording::{RecordOp, RecordingPolicy};
 pub use status::{CallStatus, StatusCallback};
 pub use steps::{Branch, BusinessEvent, Case, CompareOp, Condition, Consent, EventKind, HttpMethod, Survey, SurveyScale, Variant, Webhook};
 pub use verbs::{AcceptMode, BargeIn, ContextField, Fallback, Gather, Intent, Release, Text, Transfer, TransferMode};
@@ -98,6 +100,10 @@ pub struct Flow {
     /// `POST /v1/calls` `status_callback` replaces it for that call.
     #[serde(default)]
     pub status_callback: Option<StatusCallback>,
+    /// When the call is recorded (issue #19): `never` (default), `always`
+    /// or `{ on_consent: TOPIC }`.
+    #[serde(default)]
+    pub recording: RecordingPolicy,
     /// Business hours (parsed and shape-checked only for now).
     #[serde(default)]
     pub hours: Option<Hours>,
@@ -181,4 +187,8 @@ pub struct Node {
     /// Emit a business event (`lead`, `order`, `recontact`) on entry.
     #[serde(default)]
     pub event: Option<BusinessEvent>,
+    /// Start, stop, pause or resume the call's recording on entry, as far
+    /// as the flow's `recording:` policy allows.
+    #[serde(default)]
+    pub record: Option<RecordOp>,
 }

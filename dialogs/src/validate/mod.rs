@@ -46,6 +46,7 @@ pub fn validate_with(flow: &Flow, options: &ValidateOptions) -> Vec<Diagnostic> 
     let mut check = Check { flow, out: Vec::new() };
     check.duplicates();
     check.start_and_hours();
+    check.recording();
     let known_vars = steps::known_vars(flow);
     check.flow_templates(&known_vars);
     for (id, node) in &flow.nodes {
@@ -181,6 +182,38 @@ impl Check<'_> {
         }
         if !node.intents.is_empty() && node.gather.is_none() {
             self.warning(&["nodes", id.as_str(), "intents"], format!("node `{id}`: intents are never matched without `gather`"));
+        }
+    }
+
+    /// `recording:` and the nodes' `record:` (issue #19).
+    fn recording(&mut self) {
+        use crate::model::RecordingPolicy;
+        let flow = self.flow;
+        match &flow.recording {
+            RecordingPolicy::OnConsent(topic) if topic.trim().is_empty() => {
+                self.error(&["recording", "on_consent"], "recording: on_consent needs a consent topic".to_owned());
+            }
+            RecordingPolicy::OnConsent(topic) => {
+                let asked = flow.nodes.values().any(|n| n.consent.as_ref().is_some_and(|c| &c.topic == topic));
+                if !asked {
+                    self.error(
+                        &["recording", "on_consent"],
+                        format!("recording: no node asks for consent `{topic}` (`consent: {{ topic: {topic} }}`), so no call would ever be recorded"),
+                    );
+                }
+            }
+            RecordingPolicy::Never => {
+                for (id, node) in &flow.nodes {
+                    if let Some(op) = node.record {
+                        let op = format!("{op:?}").to_lowercase();
+                        self.warning(
+                            &["nodes", id.as_str(), "record"],
+                            format!("node `{id}`: `record: {op}` has no effect: the flow's `recording:` policy is `never` (the default)"),
+                        );
+                    }
+                }
+            }
+            RecordingPolicy::Always => {}
         }
     }
 
