@@ -129,3 +129,35 @@ fn a_stream_ends_with_one_final() {
         assert!(matches!(asr.start(&demo_grammar(), "es-AR"), Err(AsrError::Config { .. })), "no Spanish model configured");
     });
 }
+
+#[test]
+fn a_pause_after_the_words_gives_the_final_early_as_a_partial() {
+    let dir = std::env::temp_dir().join(format!("asr_whisper_pause_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut pcm = speak(&dir, "pause", "I want to talk to an agent please");
+    pcm.extend(std::iter::repeat_n(0i16, 16_000)); // 1 s of quiet, then the VAD's end
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let asr = recognizer(1);
+        let mut stream = asr.start(&demo_grammar(), "en-US").unwrap();
+        for chunk in pcm.chunks(320) {
+            stream.push(chunk).unwrap();
+        }
+        stream.end_of_speech().unwrap();
+        let (mut partials, mut last) = (Vec::new(), None);
+        while let Some(ev) = stream.next_event().await {
+            match ev {
+                AsrEvent::Partial { text } => partials.push(text),
+                AsrEvent::Final { text, .. } => last = Some(text),
+                AsrEvent::Error(e) => panic!("{e}"),
+            }
+        }
+        let last = last.expect("a final");
+        assert!(words(&last).contains("agent"), "{last:?}");
+        // The speculative decode at the last pause covered the whole
+        // utterance: its text went out as a partial and stands as the
+        // final (espeak-ng's pauses between words may give earlier ones).
+        assert_eq!(partials.last(), Some(&last), "the last partial is the final's text: {partials:?}");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

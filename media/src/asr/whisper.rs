@@ -23,6 +23,17 @@
 //! Confidence: the geometric mean of the decoded tokens' probabilities
 //! (end of text included), i.e. `exp(avg_logprob)`.
 //!
+//! Speculation (issue #14: the turn must not be endpoint + decode in
+//! series). The stream watches its own audio for a pause: 200 ms of frames
+//! 15 dB under the utterance's loudest (or under −50 dBFS) after words.
+//! Then, if a decoder is free, it decodes what it has at once and sends
+//! the text as a partial (which lets the call's `complete_timeout_ms`
+//! shorten the end-of-speech wait when it holds a gather phrase). If only
+//! quiet follows until the VAD's end of speech, that decode is the final;
+//! if the caller goes on, it is dropped and the next pause (or the end)
+//! decodes again. So the final comes about max(endpoint, pause + decode)
+//! after the words instead of endpoint + decode.
+//!
 //! Threads and admission. The decode itself runs in CTranslate2's replica
 //! threads: `decoders` replicas (concurrent decodes) of `threads` CPU
 //! threads each, created once at startup — never a media shard or a Tokio
@@ -169,6 +180,16 @@ impl WhisperRecognizer {
         let prompt = Prompt::new(&model, grammar, language)?;
         let _slot = self.admit()?;
         model.decode(&prompt, samples, self.beam_size)
+    }
+
+    /// A decoder slot if one is free, without counting a refusal (the
+    /// speculative decodes).
+    fn try_admit(&self) -> Option<Slot> {
+        if self.busy.fetch_add(1, Ordering::AcqRel) >= self.decoders {
+            self.busy.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(Arc::clone(&self.busy)))
     }
 
     /// A decoder slot, or `Busy` when all `decoders` are decoding.
@@ -337,25 +358,54 @@ impl Recognizer for WhisperRecognizer {
             .name("asr-whisper".into())
             .spawn(move || {
                 let mut audio: Vec<i16> = Vec::with_capacity(DEFAULT_SAMPLE_RATE as usize * 5);
+                let mut pauses = Pauses::default();
+                // A decode of `audio[..len]` made at a tentative end, kept
+                // while nothing but quiet has come since.
+                let mut speculative: Option<(usize, Result<(String, f32), AsrError>)> = None;
                 loop {
                     match io.blocking_recv() {
                         Some(AsrInput::Audio(buf)) => {
                             let room = mel::N_SAMPLES.saturating_sub(audio.len());
-                            audio.extend_from_slice(&buf[..buf.len().min(room)]);
+                            let take = buf.len().min(room);
+                            audio.extend_from_slice(&buf[..take]);
+                            if pauses.feed(&buf[..take]) {
+                                speculative = None; // the caller went on
+                            }
                             io.recycle(buf);
-                        }
-                        Some(AsrInput::EndOfSpeech) => {
-                            let event = match this.admit() {
-                                Ok(_slot) => {
+                            if speculative.is_none() && pauses.tentative_end() {
+                                // Only with a free decoder: speculation never
+                                // takes one from an utterance that has ended.
+                                if let Some(_slot) = this.try_admit() {
                                     let started = Instant::now();
                                     let result = model.decode(&prompt, &audio, this.beam_size);
                                     log_decode(started.elapsed(), audio.len(), &result);
-                                    match result {
-                                        Ok((text, confidence)) => AsrEvent::Final { text, confidence },
-                                        Err(e) => AsrEvent::Error(e),
+                                    if let Ok((text, _)) = &result {
+                                        if !text.is_empty() {
+                                            io.partial(text.clone());
+                                        }
                                     }
+                                    speculative = Some((audio.len(), result));
                                 }
-                                Err(e) => AsrEvent::Error(e),
+                            }
+                        }
+                        Some(AsrInput::EndOfSpeech) => {
+                            let event = match speculative.take() {
+                                // Only quiet since the speculative decode: its
+                                // result stands (issue #14: the turn is not
+                                // endpoint + decode in series).
+                                Some((_, Ok((text, confidence)))) => AsrEvent::Final { text, confidence },
+                                _ => match this.admit() {
+                                    Ok(_slot) => {
+                                        let started = Instant::now();
+                                        let result = model.decode(&prompt, &audio, this.beam_size);
+                                        log_decode(started.elapsed(), audio.len(), &result);
+                                        match result {
+                                            Ok((text, confidence)) => AsrEvent::Final { text, confidence },
+                                            Err(e) => AsrEvent::Error(e),
+                                        }
+                                    }
+                                    Err(e) => AsrEvent::Error(e),
+                                },
                             };
                             io.blocking_finish(event);
                             return;
@@ -366,6 +416,54 @@ impl Recognizer for WhisperRecognizer {
             })
             .map_err(|e| AsrError::Engine { engine: ENGINE, source: Box::new(e) })?;
         Ok(stream)
+    }
+}
+
+/// Silence after the words that starts a speculative decode.
+const TENTATIVE_END_SAMPLES: usize = DEFAULT_SAMPLE_RATE as usize / 5; // 200 ms
+/// A 20 ms frame at 16 kHz.
+const FRAME: usize = DEFAULT_SAMPLE_RATE as usize / 50;
+/// Frames this far below the utterance's loudest are quiet.
+const QUIET_BELOW_PEAK_DB: f32 = 15.0;
+/// Frames below this are quiet whatever the peak (and an utterance that
+/// never rises above it has no words to speculate on).
+const QUIET_DBFS: f32 = -50.0;
+
+/// The stream's own view of pauses, for speculation only (the VAD in the
+/// speech tap still decides the end of the utterance): a frame is quiet
+/// when it is 15 dB under the loudest frame so far, or under −50 dBFS.
+#[derive(Default)]
+struct Pauses {
+    peak_db: Option<f32>,
+    quiet_samples: usize,
+    partial: Vec<i16>,
+}
+
+impl Pauses {
+    /// Feeds audio; true when a loud frame came (the caller is talking).
+    fn feed(&mut self, samples: &[i16]) -> bool {
+        let mut loud = false;
+        self.partial.extend_from_slice(samples);
+        let whole = self.partial.len() / FRAME * FRAME;
+        for frame in self.partial[..whole].chunks(FRAME) {
+            let energy = frame.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / FRAME as f64;
+            let db = (10.0 * (energy.max(1.0) / (32768.0f64 * 32768.0)).log10()) as f32;
+            let peak = self.peak_db.map_or(db, |p| p.max(db));
+            self.peak_db = Some(peak);
+            if db < QUIET_DBFS.max(peak - QUIET_BELOW_PEAK_DB) {
+                self.quiet_samples += FRAME;
+            } else {
+                self.quiet_samples = 0;
+                loud = true;
+            }
+        }
+        self.partial.drain(..whole);
+        loud
+    }
+
+    /// Words were said and 200 ms of quiet followed them.
+    fn tentative_end(&self) -> bool {
+        self.peak_db.is_some_and(|p| p > QUIET_DBFS) && self.quiet_samples >= TENTATIVE_END_SAMPLES
     }
 }
 
@@ -401,6 +499,21 @@ mod tests {
         assert_eq!(r.rejected(), 1);
         drop(a);
         assert!(r.admit().is_ok());
+    }
+
+    #[test]
+    fn a_pause_after_words_is_a_tentative_end_and_talk_resets_it() {
+        let tone = |ms: usize, amp: f32| -> Vec<i16> { (0..ms * 16).map(|i| (amp * (i as f32 * 0.3).sin()) as i16).collect() };
+        let mut p = Pauses::default();
+        assert!(!p.feed(&tone(300, 0.0)), "silence is not talk");
+        assert!(!p.tentative_end(), "no words yet");
+        assert!(p.feed(&tone(500, 8000.0)));
+        assert!(!p.feed(&tone(100, 300.0)), "28 dB under the words is quiet");
+        assert!(!p.tentative_end(), "100 ms is not a pause");
+        assert!(!p.feed(&tone(100, 0.0)));
+        assert!(p.tentative_end(), "200 ms after words");
+        assert!(p.feed(&tone(40, 6000.0)), "the caller goes on");
+        assert!(!p.tentative_end());
     }
 
     #[test]
