@@ -195,7 +195,8 @@ pub fn recognizer_from_config(cfg: &Config) -> Result<Option<Arc<dyn Recognizer>
     }))
 }
 
-/// Every static `say` of the loaded flows with its language (texts with
+/// Every static `say` of the loaded flows with its language, and the
+/// re-prompts after `no_match` with their "sorry" (texts with
 /// `{{templates}}` depend on the call and render then).
 pub fn static_prompts(flows: &crate::flows::FlowStore) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -209,6 +210,8 @@ pub fn static_prompts(flows: &crate::flows::FlowStore) -> Vec<(String, String)> 
             // As the runner sends them: addresses spoken out (dialogs::speakable).
             out.extend(texts.into_iter().filter(|(t, _)| !t.contains("{{")).map(|(t, l)| (dialogs::speakable(&t, &l), l)));
         }
+        // A re-prompt after `no_match` opens with the "sorry" (one prompt).
+        out.extend(flow.reprompt_texts());
     }
     out
 }
@@ -223,5 +226,14 @@ mod tests {
         let flow = dialogs::parse_flow(yaml, "f.yaml").expect("flow");
         let flows = crate::flows::FlowStore::from_flows([("f.yaml".into(), Arc::new(flow))]);
         assert_eq!(static_prompts(&flows), vec![("Help at acme dot example slash help.".to_owned(), "en-US".to_owned())]);
+        let yaml = "flow: g\nstart: m\nnodes:\n  m:\n    say: Press 1.\n    gather: { digits: 1 }\n    intents:\n      a: { dtmf: \"1\" }\n    on: { a: m, no_match: m }\n";
+        let flow = dialogs::parse_flow(yaml, "g.yaml").expect("flow");
+        let flows = crate::flows::FlowStore::from_flows([("g.yaml".into(), Arc::new(flow))]);
+        let en = |t: &str| (t.to_owned(), "en-US".to_owned());
+        assert_eq!(
+            static_prompts(&flows),
+            vec![en("Press 1."), en("Sorry, I didn't get that. Press 1.")],
+            "and the re-prompt after no_match"
+        );
     }
 }
