@@ -203,6 +203,9 @@ impl WhisperRecognizer {
     }
 }
 
+/// A decode's `(text, confidence)`.
+type Decoded = Result<(String, f32), AsrError>;
+
 /// A decoder in use until dropped.
 struct Slot(Arc<AtomicUsize>);
 
@@ -361,7 +364,7 @@ impl Recognizer for WhisperRecognizer {
                 let mut pauses = Pauses::default();
                 // A decode of `audio[..len]` made at a tentative end, kept
                 // while nothing but quiet has come since.
-                let mut speculative: Option<(usize, Result<(String, f32), AsrError>)> = None;
+                let mut speculative: Option<(usize, Decoded)> = None;
                 loop {
                     match io.blocking_recv() {
                         Some(AsrInput::Audio(buf)) => {
