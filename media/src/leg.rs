@@ -100,6 +100,11 @@ pub enum MediaCommand {
     },
     /// End the bridge; both legs resume their own paced streams.
     Unbridge,
+    /// Record this leg's audio into a call recording ([`crate::recorder`]):
+    /// received audio on `spec.received`, sent audio on `spec.sent`; frames
+    /// go through the tap's bounded queue (full: dropped and counted).
+    /// `None` stops.
+    Record(Option<crate::recorder::RecordSpec>),
     /// End the task; it returns the final stats.
     Close,
     /// Test hook: the leg's next receive panics (fault isolation tests).

@@ -215,6 +215,9 @@ pub struct RtpSession {
     tapped: Vec<i16>,
     /// Bridged to another leg ([`relay`]): relayed packets replace ours.
     relay: Option<relay::RelayState>,
+    /// Call recording ([`crate::recorder`]): received (and sent) audio
+    /// offered to the writer's bounded queue.
+    record: Option<crate::recorder::RecordSpec>,
 }
 
 impl RtpSession {
@@ -257,6 +260,7 @@ impl RtpSession {
             audio_tap: false,
             tapped: Vec::new(),
             relay: None,
+            record: None,
             config,
         }
     }
@@ -317,11 +321,14 @@ impl RtpSession {
         // Bridged, the peer hears the caller's tones themselves: no decode
         // and Goertzel pass per packet on the relay path.
         let inband = is_audio && !self.rfc4733_seen && self.relay.is_none();
-        if is_audio && (inband || self.audio_tap) {
+        if is_audio && (inband || self.audio_tap || self.record.is_some()) {
             for chunk in payload.chunks(FRAME_SAMPLES) {
                 let n = self.config.codec.decode(chunk, &mut self.decoded);
                 if inband {
                     self.inband.push(&self.decoded[..n]);
+                }
+                if let Some(spec) = &self.record {
+                    spec.tap.push(spec.received, now, &self.decoded[..n]);
                 }
                 if self.audio_tap && self.tapped.len() + n <= TAP_CAPACITY {
                     self.tapped.extend_from_slice(&self.decoded[..n]);
@@ -466,6 +473,12 @@ impl RtpSession {
         }
     }
 
+    /// Records this leg (issue #19): its received audio, and what it sends
+    /// when `spec.sent` is set, go to the recording's writer; `None` stops.
+    pub fn set_record(&mut self, spec: Option<crate::recorder::RecordSpec>) {
+        self.record = spec;
+    }
+
     /// Keeps the caller's decoded 8 kHz audio for [`Self::take_audio`]
     /// (speech recognition) while on; off drops what was kept.
     pub fn set_audio_tap(&mut self, on: bool) {
@@ -565,6 +578,13 @@ impl RtpSession {
                 }
             }
             None => payload.fill(codec.silence_byte()),
+        }
+        if let Some(spec) = &self.record {
+            if let Some(channel) = spec.sent {
+                let n = codec.decode(payload, &mut self.decoded);
+                let at = self.deadline(frame).unwrap_or(self.ready_at);
+                spec.tap.push(channel, at, &self.decoded[..n]);
+            }
         }
         self.header.marker = marker;
         self.header.timestamp = self.config.initial_timestamp.wrapping_add((frame as u32).wrapping_mul(FRAME_SAMPLES as u32));

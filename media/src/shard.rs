@@ -592,6 +592,7 @@ fn apply_command(slot: &mut Slot, command: MediaCommand, now: Instant) {
             slot.tap = None;
             slot.session.set_audio_tap(false);
         }
+        MediaCommand::Record(spec) => slot.session.set_record(spec),
     }
 }
 
