@@ -193,40 +193,33 @@ async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inb
         }
     });
     let flow = SipFlow::Tcp { conn, remote };
-    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut framer = StreamFramer::default();
     let mut chunk = vec![0u8; 8192];
     'read: loop {
         let n = match rd.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        buf.extend_from_slice(&chunk[..n]);
+        framer.push(&chunk[..n]);
         loop {
-            let skip = wire::skip_keepalive(&buf);
-            buf.drain(..skip);
-            match wire::frame_stream(&buf) {
-                Ok(None) => break,
-                Ok(Some(len)) => {
-                    let raw: Vec<u8> = buf.drain(..len).collect();
-                    match wire::parse_message(&raw) {
-                        Ok(msg) => {
-                            if inbound.send(Inbound::Message { msg: Box::new(msg), flow }).await.is_err() {
-                                break 'read;
-                            }
-                        }
-                        Err(e) => {
-                            // Framing held, so the stream stays usable.
-                            if let Some(resp) = reject_malformed(&raw, &e) {
-                                let _ = own_writer.send(resp).await;
-                            }
-                        }
+            match framer.next_frame() {
+                StreamFrame::NeedMore => break,
+                StreamFrame::Message(Ok(msg)) => {
+                    if inbound.send(Inbound::Message { msg: Box::new(msg), flow }).await.is_err() {
+                        break 'read;
                     }
                 }
-                Err(e) => {
+                // Framing held, so the stream stays usable.
+                StreamFrame::Message(Err(reply)) => {
+                    if let Some(resp) = reply {
+                        let _ = own_writer.send(resp).await;
+                    }
+                }
+                StreamFrame::Broken { error, reply } => {
                     // The stream can no longer be framed (§18.3): answer if we
                     // can, then close it.
-                    warn!(%remote, error = %e, "tcp framing error; closing");
-                    if let Some(resp) = reject_malformed(&buf, &e) {
+                    warn!(%remote, %error, "tcp framing error; closing");
+                    if let Some(resp) = reply {
                         let _ = own_writer.send(resp).await;
                     }
                     break 'read;
@@ -243,6 +236,58 @@ async fn tcp_connection(conn: ConnId, stream: TcpStream, remote: SocketAddr, inb
     let _ = inbound.send(Inbound::TcpClosed { conn }).await;
     if tokio::time::timeout(TCP_CLOSE_GRACE, &mut writer).await.is_err() {
         writer.abort(); // a peer that does not read
+    }
+}
+
+/// What [`StreamFramer::next_frame`] found in the bytes received so far.
+#[derive(Debug)]
+pub enum StreamFrame {
+    /// No whole message yet: read more.
+    NeedMore,
+    /// One framed message: parsed, or unparsable with the 400 (or 505/501/416)
+    /// to send back if it can be answered. The stream stays usable.
+    Message(Result<SipMessage, Option<Vec<u8>>>),
+    /// The stream can no longer be framed (§18.3); the answer, if any, is
+    /// sent and the connection closed.
+    Broken { error: WireError, reply: Option<Vec<u8>> },
+}
+
+/// The receive side of one TCP connection without the socket: bytes in,
+/// messages out (RFC 3261 §18.3 framing by Content-Length, CRLF keep-alives
+/// skipped). Sans-IO so the fuzz targets drive the same code as the
+/// connection task.
+#[derive(Debug, Default)]
+pub struct StreamFramer {
+    buf: Vec<u8>,
+}
+
+impl StreamFramer {
+    /// Appends bytes read from the connection.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received and not yet framed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Cuts the next message off the buffer. After `Broken` the framer must
+    /// not be used again.
+    pub fn next_frame(&mut self) -> StreamFrame {
+        let skip = wire::skip_keepalive(&self.buf);
+        self.buf.drain(..skip);
+        match wire::frame_stream(&self.buf) {
+            Ok(None) => StreamFrame::NeedMore,
+            Ok(Some(len)) => {
+                let raw: Vec<u8> = self.buf.drain(..len).collect();
+                StreamFrame::Message(wire::parse_message(&raw).map_err(|e| reject_malformed(&raw, &e)))
+            }
+            Err(error) => {
+                let reply = reject_malformed(&self.buf, &error);
+                StreamFrame::Broken { error, reply }
+            }
+        }
     }
 }
 

@@ -154,11 +154,22 @@ fn normalize_request_line(line: &str) -> Result<String, WireError> {
     Ok(format!("{method} {escaped} {version}"))
 }
 
+/// The end of the header block: the first empty line, whether its line ends
+/// are CRLF or bare LF (or a mix: `\r\n\n`, `\n\r\n`). The first one in
+/// the buffer wins: a bare-LF message whose body holds a CRLF CRLF (an
+/// SDP) must not have its body taken for headers.
 fn find_header_end(buf: &[u8]) -> Option<(usize, usize)> {
-    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-        return Some((i, i + 4));
+    let i = buf.iter().position(|&b| b == b'\n')?;
+    let mut i = i;
+    loop {
+        // `i` is a LF; the next line is empty if it is LF or CRLF.
+        match buf.get(i + 1..) {
+            Some([b'\n', ..]) => return Some((if i > 0 && buf[i - 1] == b'\r' { i - 1 } else { i }, i + 2)),
+            Some([b'\r', b'\n', ..]) => return Some((if i > 0 && buf[i - 1] == b'\r' { i - 1 } else { i }, i + 3)),
+            _ => {}
+        }
+        i += 1 + buf[i + 1..].iter().position(|&b| b == b'\n')?;
     }
-    buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2))
 }
 
 fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, WireError> {
@@ -240,18 +251,28 @@ pub fn parse_message(raw: &[u8]) -> Result<SipMessage, WireError> {
 }
 
 /// Serialises a message for the wire; Content-Length is always rewritten to
-/// the real body length so nothing we send can be mis-framed.
+/// the real body length so nothing we send can be mis-framed. The body is
+/// written as the bytes it is: rsip's `Display` prints it through
+/// `String::from_utf8_lossy`, which turns each invalid byte into three
+/// (U+FFFD), so a body that is not UTF-8 (a Latin-1 SDP session name, a
+/// binary payload) no longer matched its Content-Length (found by the
+/// print → parse property test, tests/sip_roundtrip.rs).
 pub fn serialize(msg: &SipMessage) -> Vec<u8> {
     use rsip::message::HasHeaders;
     let mut msg = msg.clone();
-    let len = msg.body().len();
+    let body = std::mem::take(match &mut msg {
+        SipMessage::Request(r) => &mut r.body,
+        SipMessage::Response(r) => &mut r.body,
+    });
     let headers = match &mut msg {
         SipMessage::Request(r) => r.headers_mut(),
         SipMessage::Response(r) => r.headers_mut(),
     };
     headers.retain(|h| !matches!(h, rsip::Header::ContentLength(_)));
-    headers.push(rsip::Header::ContentLength(rsip::headers::ContentLength::from(len as u32)));
-    msg.to_string().into_bytes()
+    headers.push(rsip::Header::ContentLength(rsip::headers::ContentLength::from(body.len() as u32)));
+    let mut bytes = msg.to_string().into_bytes();
+    bytes.extend_from_slice(&body);
+    bytes
 }
 
 #[cfg(test)]
@@ -315,6 +336,33 @@ mod tests {
         let m = INVITE.replace("l: 4\r\n", "l: 4\r\nContent-Length: 9\r\n");
         assert!(matches!(parse_message(m.as_bytes()), Err(WireError::BadContentLength(_))));
         assert!(matches!(frame_stream(m.as_bytes()), Err(WireError::BadContentLength(_))));
+    }
+
+    /// A body that is not UTF-8 goes out byte for byte, framed by its real
+    /// length (rsip's Display would have printed it lossily).
+    #[test]
+    fn a_body_that_is_not_utf8_is_sent_as_it_is() {
+        let mut raw = INVITE.replace("l: 4", "l: 5").replace("bodyEXTRA", "").into_bytes();
+        raw.extend_from_slice(b"s=\xe9\xff\x00"); // Latin-1 é, then bytes no UTF-8 text has
+        let msg = parse_message(&raw).unwrap();
+        assert_eq!(msg.body(), b"s=\xe9\xff\x00");
+        let out = serialize(&msg);
+        assert!(out.ends_with(b"Content-Length: 5\r\n\r\ns=\xe9\xff\x00"), "{:?}", String::from_utf8_lossy(&out));
+        assert_eq!(parse_message(&out).unwrap().body(), msg.body());
+    }
+
+    /// Bare LF line ends (tolerated) with a CRLF CRLF in the body: the
+    /// header block ends at the first empty line, not inside the body.
+    #[test]
+    fn the_first_empty_line_ends_the_headers_whatever_its_line_ends() {
+        let lf = "OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKlf\nFrom: <sip:a@b>;tag=1\nTo: <sip:a@b>\nCall-ID: lf\nCSeq: 1 OPTIONS\nContent-Length: 6\n\nx\r\n\r\ny";
+        let msg = parse_message(lf.as_bytes()).unwrap();
+        assert_eq!(msg.body(), b"x\r\n\r\ny");
+        assert_eq!(frame_stream(lf.as_bytes()).unwrap(), Some(lf.len()));
+        assert_eq!(find_header_end(b"A\r\nB\r\n\r\nC"), Some((4, 8)));
+        assert_eq!(find_header_end(b"A\nB\r\n\nC"), Some((3, 6)));
+        assert_eq!(find_header_end(b"A\nB\n\r\nC"), Some((3, 6)));
+        assert_eq!(find_header_end(b"A\r\nB\r\n"), None);
     }
 
     #[test]
