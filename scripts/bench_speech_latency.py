@@ -65,9 +65,14 @@ def ulaw_to_linear(b):
     return (0x84 - t) if b & 0x80 else (t - 0x84)
 
 
-def make_speech(work, i, text, voice, wpm):
+def make_speech(work, i, text, voice, wpm, piper=False):
     wav, raw = work / f"u{i}.wav", work / f"u{i}.ulaw"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True)
+    if piper:
+        # The Piper voice (test audio only; scripts/piper_say.py in the test venv).
+        py = os.environ.get("WHISPER_VENV", str(ROOT / "target" / "whisper-venv")) + "/bin/python"
+        subprocess.run([py, str(ROOT / "scripts" / "piper_say.py"), str(wav), text, "--seed", str(i)], check=True)
+    else:
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True)
     subprocess.run(["sox", str(wav), "-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw", str(raw), "pad", "0", "1.5"], check=True)
     data = raw.read_bytes()
     end = 0
@@ -79,14 +84,14 @@ def make_speech(work, i, text, voice, wpm):
     return raw, end
 
 
-def start_gateway(binary, work, eos_ms, complete_ms):
+def start_gateway(binary, work, eos_ms, complete_ms, asr="builtin"):
     cfg = work / "centralita.toml"
     cfg.write_text(
         '[sip]\nlisten = ["udp:127.0.0.1:0"]\n'
         f'[rtp]\naddress = "127.0.0.1"\nports = "{RTP_LO}-{RTP_HI}"\ninactivity_timeout = 30\n'
         '[api]\nlisten = "127.0.0.1:0"\ntoken = "bench"\n'
         f'[store]\nurl = "sqlite://{work}/centralita.db"\n'
-        f'[speech]\nasr = "builtin"\ntts = "builtin"\nend_of_speech_ms = {eos_ms}\ncomplete_timeout_ms = {complete_ms}\n'
+        f'[speech]\nasr = "{asr}"\ntts = "builtin"\nend_of_speech_ms = {eos_ms}\ncomplete_timeout_ms = {complete_ms}\n'
         f'[flows]\ndefault = "{FLOW}"\npinned_time = "2026-11-24T15:00:00Z"\n'
         f'[prompts]\ndir = "{ROOT}/prompts/assets"\ncache_dir = "{ROOT}/target/bench-prompt-cache"\n'
     )
@@ -150,12 +155,14 @@ def main():
     ap.add_argument("--calls", type=int, default=10, help="calls per utterance and for DTMF")
     ap.add_argument("--end-of-speech-ms", type=int, default=600)
     ap.add_argument("--complete-timeout-ms", type=int, default=200)
+    ap.add_argument("--asr", default="builtin", help="[speech].asr: builtin (Whisper) or pocketsphinx")
+    ap.add_argument("--piper", action="store_true", help="callers speak with the Piper voice instead of espeak-ng")
     ap.add_argument("--out", default=str(ROOT / "target" / "bench-speech-latency"))
     ap.add_argument("--bin", default=str(BIN), help="the gateway binary (CI's smoke run uses the debug one)")
     a = ap.parse_args()
     work = Path(a.out).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    gw, target = start_gateway(a.bin, work, a.end_of_speech_ms, a.complete_timeout_ms)
+    gw, target = start_gateway(a.bin, work, a.end_of_speech_ms, a.complete_timeout_ms, a.asr)
     pcap = work / "turns.pcap"
     dump = subprocess.Popen(["tcpdump", "-i", "lo", "-s", "200", "-B", "65536", "-w", str(pcap), "-U",
                              f"udp and portrange {RTP_LO}-{RTP_HI}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -163,7 +170,7 @@ def main():
     wire = {"speech": [], "dtmf": []}
     try:
         for i, (text, voice, wpm) in enumerate(UTTERANCES):
-            raw, end = make_speech(work, i, text, voice, wpm)
+            raw, end = make_speech(work, i, text, voice, wpm, a.piper)
             log(f"speech {i}: {text!r} ({voice}), words end at {end:.2f} s; {a.calls} calls")
             run_calls(target, work, f"speech{i}", f'rtp_stream="{raw},1,0"', a.calls)
             wire["speech"].append((end, a.calls))
@@ -192,6 +199,8 @@ def report(work, pcap, phases, a):
         endpoint[m.group(1)].append(float(m.group(2)))
     intents = len(re.findall(r"intent=(support|agent)", text))
     rep = {
+        "asr": a.asr,
+        "voice": "piper" if a.piper else "espeak-ng",
         "end_of_speech_ms": a.end_of_speech_ms,
         "complete_timeout_ms": a.complete_timeout_ms,
         "calls_per_phase": a.calls,
