@@ -40,6 +40,8 @@ pub struct Config {
     /// `[limits]`: overload control (issue #15): concurrent calls, call
     /// rates, the per-source request rate and its ban.
     pub limits: crate::sip::limits::LimitsConfig,
+    /// `[recording]`: where call recordings go and how long they stay (issue #19).
+    pub recording: crate::recording::RecordingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

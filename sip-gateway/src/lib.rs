@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod numbers;
 pub mod outbox_dispatcher;
 pub mod prompt_stream;
+pub mod recording;
 pub mod registry;
 pub mod sip;
 pub mod speech;

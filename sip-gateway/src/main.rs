@@ -234,11 +234,17 @@ async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     // Records first: a gateway that cannot keep call records does not take calls.
     let store = sip_gateway::store::Store::open(&cfg.store.url).await.with_context(|| format!("opening the store {}", cfg.store.url))?;
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    // Recordings of calls a crash left open get a valid header first (issue #19).
+    let repaired = sip_gateway::recording::repair_open(&store).await;
+    if repaired > 0 {
+        tracing::warn!(recordings = repaired, "recordings left open by the previous run repaired");
+    }
     let interrupted = store.mark_interrupted(now_ms).await.context("marking interrupted calls")?;
     if interrupted > 0 {
         tracing::warn!(calls = interrupted, "calls left open by the previous run marked interrupted");
     }
     let (records, _records_task) = sip_gateway::store::StoreWriter::spawn(store.clone(), 65_536);
+    let _sweeper = sip_gateway::recording::spawn_sweeper(store.clone(), cfg.recording.retention_days);
     // Business events leave through the outbox: signed, retried, at least once.
     let events =
         sip_gateway::outbox_dispatcher::OutboxDispatcher::spawn(store.clone(), &cfg.events).context("starting the outbox dispatcher")?;

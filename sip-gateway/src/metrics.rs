@@ -89,6 +89,14 @@ pub struct Metrics {
     pub overload_rejections: Family<OverloadLabel, Counter>,
     /// Source addresses banned now for their request rate.
     pub banned_sources: Gauge,
+    /// Call recordings (issue #19): started, completed (closed and
+    /// fsynced), failed (not created or not closed), bytes written, and
+    /// frames the media path dropped because a writer's queue was full.
+    pub recordings_started: Counter,
+    pub recordings_completed: Counter,
+    pub recordings_failed: Counter,
+    pub recording_bytes: Counter,
+    pub recording_queue_drops: Counter,
 }
 
 impl Metrics {
@@ -123,6 +131,11 @@ impl Metrics {
             webhook_failures: Counter::default(),
             overload_rejections: Family::default(),
             banned_sources: Gauge::default(),
+            recordings_started: Counter::default(),
+            recordings_completed: Counter::default(),
+            recordings_failed: Counter::default(),
+            recording_bytes: Counter::default(),
+            recording_queue_drops: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("active_calls", "Calls in progress", m.active_calls.clone());
@@ -193,6 +206,15 @@ impl Metrics {
             m.overload_rejections.clone(),
         );
         registry.register("banned_sources", "Source addresses banned now for their SIP request rate", m.banned_sources.clone());
+        registry.register("recordings_started", "Call recordings started (issue #19)", m.recordings_started.clone());
+        registry.register("recordings_completed", "Call recordings closed and fsynced at the call's end", m.recordings_completed.clone());
+        registry.register("recordings_failed", "Call recordings that could not be created or closed", m.recordings_failed.clone());
+        registry.register("recording_bytes", "Bytes of closed call recordings", m.recording_bytes.clone());
+        registry.register(
+            "recording_queue_drops",
+            "20 ms recording frames dropped by the media path because a recording writer's queue was full",
+            m.recording_queue_drops.clone(),
+        );
         Metrics { registry, ..m }
     }
 

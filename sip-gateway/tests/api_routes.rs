@@ -27,6 +27,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/dnc/{number}"),
     ("put", "/v1/dnc/{number}"),
     ("delete", "/v1/dnc/{number}"),
+    ("get", "/v1/calls/{id}/recording"),
+    ("delete", "/v1/calls/{id}/recording"),
 ];
 
 fn documented(doc: &Value) -> Vec<(String, String)> {

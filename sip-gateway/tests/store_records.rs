@@ -122,6 +122,7 @@ async fn call_life(store: &Store) {
         hangup_side: Some(HangupSide::Agent),
         hangup_cause: None,
         ab_variant: Some("off".into()),
+        recording: None,
     };
     assert_eq!(d.call, expected_call);
     assert_eq!(d.steps, steps);

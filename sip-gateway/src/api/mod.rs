@@ -42,6 +42,7 @@ mod events;
 mod flows;
 mod kpis;
 mod outbound;
+mod recordings;
 mod schema;
 mod time;
 
@@ -211,6 +212,7 @@ fn v1_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(calls::live_calls))
         .routes(routes!(calls::get_call))
         .routes(routes!(calls::call_context))
+        .routes(routes!(recordings::get_recording, recordings::delete_recording))
         .routes(routes!(events::post_event))
         .routes(routes!(kpis::get_kpis))
         .routes(routes!(flows::list_flows))

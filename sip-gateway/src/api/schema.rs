@@ -62,6 +62,25 @@ pub(crate) struct CallRecord {
     hangup_side: Option<String>,
     hangup_cause: Option<String>,
     ab_variant: Option<String>,
+    /// The call's recording (issue #19); absent for calls whose flow never records.
+    recording: Option<Recording>,
+}
+
+/// A call's recording, or why there is none.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Recording {
+    /// `recording` (in progress), `recorded`, `refused` (the caller said no), `no_consent` (never asked or never answered), `not_started`, `failed` or `deleted`.
+    status: String,
+    /// Why, in words (`the caller refused consent \`recording\``, `deleted (api)`).
+    reason: Option<String>,
+    /// The WAV file on the gateway (`[recording].dir`/CALL_ID.wav); download it with `GET /v1/calls/{id}/recording`.
+    path: Option<String>,
+    duration_ms: Option<i64>,
+    bytes: Option<i64>,
+    /// 2: caller left, bot or agent right.
+    channels: Option<i64>,
+    #[schema(format = DateTime, value_type = Option<String>)]
+    deleted_at: Option<i64>,
 }
 
 /// One thing that happened in the flow; `seq` orders a call's steps.

@@ -150,6 +150,12 @@ struct CallTask {
     /// The call's status callback (issue #13), if its flow or its
     /// `POST /v1/calls` asked for one.
     status: Option<StatusHook>,
+    /// The call's recording (issue #19), once the flow allowed one.
+    recording: Option<crate::recording::CallRecording>,
+    /// Why the recording could not be created, if it could not.
+    recording_failed: Option<String>,
+    /// The caller's and the agent's legs are bridged (the agent is recorded).
+    bridged: bool,
 }
 
 impl CallTask {
@@ -176,6 +182,9 @@ impl CallTask {
             resolve_rx,
             ended: None,
             status: None,
+            recording: None,
+            recording_failed: None,
+            bridged: false,
         }
     }
 
@@ -301,8 +310,13 @@ impl CallTask {
                 Output::Bridge => {
                     if let (Some(caller), Some(agent)) = (&self.media, &self.agent_media) {
                         let _ = caller.commands.send(MediaCommand::Bridge { peer: agent.commands.id() });
+                        if let Some(rec) = &self.recording {
+                            let _ = agent.commands.send(MediaCommand::Record(Some(rec.agent_spec())));
+                        }
                     }
+                    self.bridged = true;
                 }
+                Output::Recording(state) => self.set_recording(state).await,
                 Output::LegEnded { call_id } => self.to_endpoint(EndpointCommand::CallEnded { call_id }).await,
                 Output::Media(command) => {
                     if let Some(m) = &self.media {
@@ -342,12 +356,104 @@ impl CallTask {
         }
     }
 
+    /// Performs the recording gate's decision: the first `On`/`Paused`
+    /// creates the file and taps the legs; every change goes to the writer.
+    async fn set_recording(&mut self, state: dialogs::RecordState) {
+        use media::recorder::RecordMode;
+        let mode = match state {
+            dialogs::RecordState::Off => RecordMode::Off,
+            dialogs::RecordState::On => RecordMode::On,
+            dialogs::RecordState::Paused => RecordMode::Paused,
+        };
+        if self.recording.is_none() && mode != RecordMode::Off && self.recording_failed.is_none() {
+            match crate::recording::CallRecording::start(&self.shared.config.recording, self.core.call_id()) {
+                Ok(rec) => {
+                    tracing::info!(path = %rec.path().display(), "recording started");
+                    rec.set_mode(mode, Instant::now()).await;
+                    if let Some(m) = &self.media {
+                        let _ = m.commands.send(MediaCommand::Record(Some(rec.caller_spec())));
+                    }
+                    if let Some(agent) = self.agent_media.as_ref().filter(|_| self.bridged) {
+                        let _ = agent.commands.send(MediaCommand::Record(Some(rec.agent_spec())));
+                    }
+                    let update = crate::store::RecordingUpdate {
+                        call_id: self.core.call_id().to_owned(),
+                        status: "recording".into(),
+                        reason: None,
+                        path: Some(rec.path().display().to_string()),
+                        duration_ms: None,
+                        bytes: None,
+                        channels: Some(2),
+                    };
+                    self.recording = Some(rec);
+                    self.record(Record::Recording(update)).await;
+                    return;
+                }
+                Err(e) => {
+                    crate::metrics::metrics().recordings_failed.inc();
+                    tracing::error!(error = %e, "recording not started");
+                    self.recording_failed = Some(e.to_string());
+                }
+            }
+        }
+        if let Some(rec) = &self.recording {
+            rec.set_mode(mode, Instant::now()).await;
+        }
+    }
+
+    /// At the call's end, before its end is committed: the recording is
+    /// closed (fsynced) and the record says what it holds, or why the call
+    /// was not recorded (`refused`, `no_consent`, …; nothing for `never`).
+    async fn finish_recording(&mut self) {
+        let call_id = self.core.call_id().to_owned();
+        let update = if let Some(rec) = self.recording.take() {
+            let path = rec.path().to_owned();
+            match rec.finish().await {
+                Ok(summary) => {
+                    tracing::info!(path = %path.display(), ms = summary.duration_ms(), bytes = summary.bytes, "recording closed");
+                    crate::recording::recorded(&call_id, &path, &summary)
+                }
+                Err(e) => crate::store::RecordingUpdate {
+                    call_id,
+                    status: "failed".into(),
+                    reason: Some(e.to_string()),
+                    path: Some(path.display().to_string()),
+                    duration_ms: None,
+                    bytes: None,
+                    channels: None,
+                },
+            }
+        } else {
+            let Some(verdict) = self.core.recording_verdict().filter(|v| *v != dialogs::RecordingVerdict::Never) else {
+                return;
+            };
+            let (status, reason) = match &self.recording_failed {
+                Some(e) => ("failed".to_owned(), e.clone()),
+                None => (verdict.status().to_owned(), verdict.reason()),
+            };
+            tracing::info!(%status, %reason, "call not recorded");
+            crate::store::RecordingUpdate {
+                call_id,
+                status,
+                reason: Some(reason),
+                path: None,
+                duration_ms: None,
+                bytes: None,
+                channels: None,
+            }
+        };
+        self.record(Record::Recording(update)).await;
+    }
+
     fn start_media(&mut self, config: media::rtp_session::RtpConfig, direction: media::rtp_session::Direction) {
         let Some(socket) = self.rtp_socket.take() else {
             return self.core.handle_media_failed("no RTP socket", Instant::now());
         };
         let mut session = RtpSession::new(config, Instant::now());
         session.set_direction(direction);
+        if let Some(rec) = &self.recording {
+            session.set_record(Some(rec.caller_spec()));
+        }
         match self.shared.media.spawn_leg(socket, session) {
             Ok(leg) => self.media = Some(leg),
             Err(e) => self.core.handle_media_failed(&e.to_string(), Instant::now()),
@@ -493,6 +599,7 @@ impl CallTask {
                 Err(e) => tracing::warn!(error = %e, "media task failed"),
             }
         }
+        self.finish_recording().await;
         // The mailbox closed without an end (the endpoint went away).
         let (outcome, end, bye) = self.ended.take().unwrap_or((Outcome::Shutdown, None, None));
         if let Some(end) = end {

@@ -27,6 +27,7 @@ mod kpi;
 mod outbox;
 mod read;
 mod record_sql;
+mod recordings;
 mod records;
 mod schema;
 mod writer;
@@ -34,6 +35,7 @@ mod writer;
 pub use kpi::{GroupBy, KpiGroup, KpiQuery, KpiReport, Kpis};
 pub use outbox::{DncEntry, OutboxItem, OutboxRetry, OUTBOX_MAX_ATTEMPTS, OUTBOX_MAX_BACKOFF_MS};
 pub use read::{CallDetail, CallFilter, CallPage};
+pub use recordings::{OpenRecording, RecordingInfo, RecordingUpdate};
 pub use records::{
     AbAssignment, BusinessEvent, CallEnd, CallRecord, Consent, Direction, EventKind, EventRecord, HangupSide, NewCall, Outcome, Record,
     Step, StepKind, SurveyAnswer, SurveyKind, Transfer, TransferMode,

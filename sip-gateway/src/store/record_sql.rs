@@ -148,6 +148,7 @@ pub(crate) async fn apply(conn: &mut AnyConnection, record: &Record) -> Result<b
                 .await?;
                 sqlx::query("UPDATE calls SET ab_variant = $1 WHERE id = $2").bind(&a.variant).bind(&a.call_id).execute(&mut *conn).await?
             }
+            Record::Recording(u) => return super::recordings::apply_update(conn, u).await,
             Record::Enqueue { kind, payload, key, at, url } => return enqueue(conn, kind, payload, key, *at, url.as_deref()).await,
         };
     Ok(done.rows_affected() > 0)

@@ -191,6 +191,9 @@ pub enum Record {
     Survey(SurveyAnswer),
     Event(BusinessEvent),
     Ab(AbAssignment),
+    /// A call's recording started (status `recording`, its path) or
+    /// ended (length, size, channels; or why nothing was recorded).
+    Recording(super::RecordingUpdate),
     /// A delivery for the outbox; `url` None: `[events].url`.
     Enqueue {
         kind: String,
@@ -223,11 +226,15 @@ pub struct CallRecord {
     pub hangup_side: Option<HangupSide>,
     pub hangup_cause: Option<String>,
     pub ab_variant: Option<String>,
+    /// The call's recording (issue #19): its file, or why there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<super::RecordingInfo>,
 }
 
 /// The column list [`CallRecord::from_row`] expects.
 pub(crate) const CALL_COLUMNS: &str = "id, sip_call_id, caller, called, flow, flow_version, direction, started_at, answered_at, \
-     first_prompt_at, ended_at, outcome, hangup_side, hangup_cause, ab_variant";
+     first_prompt_at, ended_at, outcome, hangup_side, hangup_cause, ab_variant, recording_status, recording_reason, recording_path, \
+     recording_duration_ms, recording_bytes, recording_channels, recording_deleted_at";
 
 impl CallRecord {
     pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
@@ -249,6 +256,7 @@ impl CallRecord {
             hangup_side: side.as_deref().map(HangupSide::parse).transpose()?,
             hangup_cause: row.try_get("hangup_cause")?,
             ab_variant: row.try_get("ab_variant")?,
+            recording: super::RecordingInfo::from_row(row)?,
         })
     }
 }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/0001_init.sql")),
     (2, "transfer outcomes", include_str!("migrations/0002_transfer_outcomes.sql")),
     (3, "outbox url", include_str!("migrations/0003_outbox_url.sql")),
+    (4, "recordings", include_str!("migrations/0004_recordings.sql")),
 ];
 
 #[derive(Debug)]

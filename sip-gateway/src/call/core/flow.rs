@@ -53,7 +53,22 @@ impl CallCore {
         }
         // The wall clock decides business hours (`hours:`) and stamps consent.
         let wall = self.settings.pinned_time.unwrap_or_else(|| self.clock.system_time(now));
+        let mut gate = dialogs::RecordingGate::new(&flow);
         self.runner = Some(FlowRunner::with_clock(flow, vars, now, wall));
+        // The dialog is confirmed: recording may begin (`recording: always`).
+        if let Some(state) = gate.answered() {
+            self.out(Output::Recording(state));
+        }
+        self.recording = Some(gate);
+    }
+
+    /// The flow entered `node` or the caller answered a consent question:
+    /// what the recorder should do now, if that changed.
+    fn recording_changed(&mut self, state: Option<dialogs::RecordState>) {
+        if let Some(state) = state {
+            tracing::info!(?state, "recording");
+            self.out(Output::Recording(state));
+        }
     }
 
     pub(super) fn flow_event(&mut self, ev: FlowEvent, now: Instant) {
@@ -175,6 +190,9 @@ impl CallCore {
                     tracing::info!(node = %node, "node");
                     self.recorder.step(at, StepKind::Node, &node.to_string(), String::new(), None);
                     self.node = Some(node.to_string());
+                    let op = self.id.flow.as_ref().and_then(|f| f.nodes.get(&node)).cloned();
+                    let state = op.and_then(|n| self.recording.as_mut().and_then(|g| g.node_entered(&n)));
+                    self.recording_changed(state);
                     self.publish();
                 }
                 Action::IntentMatched { intent, input } => {
@@ -237,6 +255,8 @@ impl CallCore {
                         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                         .map(|d| d.as_millis() as i64);
                     self.recorder.consent(&topic, granted, at_ms.unwrap_or(at));
+                    let state = self.recording.as_mut().and_then(|g| g.consent(&topic, granted));
+                    self.recording_changed(state);
                 }
                 Action::SurveyAnswer { survey, scale, score } => {
                     tracing::info!(%survey, ?scale, score, "survey answer");

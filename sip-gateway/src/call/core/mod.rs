@@ -175,6 +175,9 @@ pub(crate) enum Output {
     SendInvite { request: Request, flow: SipFlow },
     /// Send a request outside any transaction (the ACK for a 2xx).
     Transmit { request: Request, flow: SipFlow },
+    /// Call recording (issue #19): start, pause, resume or stop writing the
+    /// call's stereo WAV (the edge creates it on the first `On`/`Paused`).
+    Recording(dialogs::RecordState),
     /// Start the call's RTP leg on the socket the edge bound.
     StartMedia { config: RtpConfig, direction: Direction },
     /// Warm transfer: bind an RTP port for the agent leg and report it at
@@ -335,6 +338,10 @@ pub(crate) struct CallCore {
     /// Said before the flow's next prompt (speech fallback).
     pending_hint: Option<String>,
 
+    /// Call recording (issue #19): the flow's policy, its nodes' `record:`
+    /// and the caller's consent decide; None before the flow starts.
+    recording: Option<dialogs::RecordingGate>,
+
     recorder: CallRecorder,
     outputs: VecDeque<Output>,
 }
@@ -387,6 +394,7 @@ impl CallCore {
             listening: None,
             speech_off: false,
             pending_hint: None,
+            recording: None,
             recorder,
             outputs: VecDeque::new(),
             id,
@@ -395,6 +403,11 @@ impl CallCore {
 
     pub(crate) fn call_id(&self) -> &str {
         &self.id.call_id
+    }
+
+    /// Whether the call was recorded and why not (None: no flow ran).
+    pub(crate) fn recording_verdict(&self) -> Option<dialogs::RecordingVerdict> {
+        self.recording.as_ref().map(dialogs::RecordingGate::verdict)
     }
 
     /// The next thing the edge must do, in order.
