@@ -32,13 +32,24 @@ pub(crate) struct MelExtractor {
     window: Vec<f32>,
     /// `n_mels` rows of `BINS` weights.
     filters: Vec<f32>,
+    /// Each row's non-zero bins, `lo..hi`.
+    bands: Vec<(usize, usize)>,
 }
 
 impl MelExtractor {
     pub(crate) fn new(n_mels: usize) -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
         let window = (0..N_FFT).map(|n| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * n as f32 / N_FFT as f32).cos()).collect();
-        Self { n_mels, fft, window, filters: slaney_filters(n_mels) }
+        let filters = slaney_filters(n_mels);
+        let bands = filters
+            .chunks(BINS)
+            .map(|row| {
+                let lo = row.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let hi = row.iter().rposition(|&w| w != 0.0).map_or(lo, |i| i + 1);
+                (lo, hi)
+            })
+            .collect();
+        Self { n_mels, fft, window, filters, bands }
     }
 
     /// Features of `audio` (mono, 16 kHz, −1..1; at most 30 s are used),
@@ -76,11 +87,16 @@ impl MelExtractor {
                     }
                 }
             } else {
-                power.fill(0.0);
+                // All padding from here: every band is log10(1e-10).
+                for m in 0..self.n_mels {
+                    out[m * FRAMES + t..(m + 1) * FRAMES].fill(-10.0);
+                }
+                max = max.max(-10.0);
+                break;
             }
-            for m in 0..self.n_mels {
-                let weights = &self.filters[m * BINS..(m + 1) * BINS];
-                let e: f32 = weights.iter().zip(&power).map(|(w, p)| w * p).sum();
+            for (m, &(lo, hi)) in self.bands.iter().enumerate() {
+                let weights = &self.filters[m * BINS + lo..m * BINS + hi];
+                let e: f32 = weights.iter().zip(&power[lo..hi]).map(|(w, p)| w * p).sum();
                 let v = e.max(1e-10).log10();
                 max = max.max(v);
                 out[m * FRAMES + t] = v;
@@ -158,6 +174,22 @@ mod tests {
         assert!((hz - 1000.0).abs() < 100.0, "loudest band at {hz} Hz");
         let max = f.iter().copied().fold(f32::MIN, f32::max);
         assert!((f[band * FRAMES + 2000] - (max - 2.0)).abs() < 1e-5, "padding at the floor");
+    }
+
+    #[test]
+    fn features_match_faster_whisper() {
+        // faster_whisper.feature_extractor.FeatureExtractor()(x, padding=480000)[:, :3000]
+        // for x = 0.5·sin(2π·1000·t), 1 s at 16 kHz (faster-whisper 1.2.1).
+        let tone: Vec<f32> =
+            (0..SAMPLE_RATE).map(|i| 0.5 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 16_000.0).sin() as f32).collect();
+        let f = MelExtractor::new(80).features(&tone);
+        let at = |m: usize, t: usize| f[m * FRAMES + t];
+        let band = (0..80).max_by(|&a, &b| at(a, 50).total_cmp(&at(b, 50))).unwrap();
+        assert_eq!(band, 26);
+        for (got, want) in [(at(26, 50), 1.439_651_7), (at(17, 0), 0.933_708_85), (at(17, 99), 0.279_295_86), (at(17, 2000), -0.560_348_3)]
+        {
+            assert!((got - want).abs() < 2e-3, "{got} vs {want}");
+        }
     }
 
     #[test]
