@@ -47,7 +47,7 @@ fn transfer() -> Value {
         json!({
             "type": "object", "additionalProperties": false, "required": ["to"],
             "properties": {
-                "to": d("target URI (sip:, sips:, tel:); `${transfer.agent_uri}` is the configured agent URI", json!({"type": "string"})),
+                "to": d("target URI (sip: or sips:); `${transfer.agent_uri}` is the configured agent URI", json!({"type": "string"})),
                 "mode": d("`blind` (REFER, default) or `warm` (call the agent first, whisper a summary, then bridge)", json!({"enum": ["blind", "warm"]})),
                 "context": d("parts of the call context sent with the transfer (the flow name always is)", json!({"type": "array", "items": {"enum": ["caller", "intent", "transcript", "digits", "path", "variables", "consent", "survey", "variants"]}})),
                 "max_attempts": d("attempts of this transfer per call (default 2); the failure that uses them up fires `exhausted` when mapped, and entering the node again fires `exhausted` at once", json!({"type": "integer", "minimum": 1, "default": 2})),

@@ -189,7 +189,7 @@ fn conflicting_verbs_and_bad_target() {
         vec![
             "fixtures/conflicting_verbs.yaml:4:3: node `a`: use either `say` or `play`, not both",
             "fixtures/conflicting_verbs.yaml:4:3: node `a`: `transfer` and `hangup` cannot be used together; use one per node",
-            "fixtures/conflicting_verbs.yaml:7:17: node `a`: transfer target `agent@example.com` is not a sip:, sips: or tel: URI",
+            "fixtures/conflicting_verbs.yaml:7:17: node `a`: transfer target `agent@example.com` is not a sip: or sips: URI",
         ]
     );
 }
@@ -248,4 +248,13 @@ fn garbage_never_panics() {
             let _ = validate(&flow);
         }
     }
+}
+
+#[test]
+fn a_tel_transfer_target_is_refused_with_the_sip_form_to_use() {
+    let yaml = "flow: t\nstart: a\nnodes:\n  a:\n    transfer: { to: \"tel:+541143210000\" }\n";
+    let flow = parse_flow(yaml, "t.yaml").expect("shape is fine");
+    let out: Vec<String> = validate(&flow).iter().map(ToString::to_string).collect();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].starts_with("t.yaml:5:") && out[0].contains("is a tel: URI") && out[0].contains("sip:+5411"), "{out:?}");
 }

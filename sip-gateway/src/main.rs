@@ -177,17 +177,35 @@ fn simulate(path: &std::path::Path, caller: String, at: Option<&str>, lang: Opti
     let mut sim = dialogs::Simulator::new(Arc::new(flow), options, std::time::Instant::now());
     // Typed lines are echoed as `> …` for scripts; a terminal shows them already.
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
-    let print = |lines: Vec<String>| lines.iter().filter(|l| !(tty && l.starts_with("> "))).for_each(|l| println!("{l}"));
-    print(sim.output());
+    let mut stdout = std::io::stdout().lock();
+    let mut print = |lines: Vec<String>| -> std::io::Result<()> {
+        use std::io::Write;
+        for l in lines.iter().filter(|l| !(tty && l.starts_with("> "))) {
+            writeln!(stdout, "{l}")?;
+        }
+        stdout.flush()
+    };
+    // A reader that stops early (`simulate … | head`) ends the session
+    // quietly, as other filters do, instead of a panic on EPIPE.
+    let shown = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
+    };
+    if !shown(print(sim.output()))? {
+        return Ok(());
+    }
     for line in std::io::stdin().lock().lines() {
         sim.input(&line?);
-        print(sim.output());
+        if !shown(print(sim.output()))? {
+            return Ok(());
+        }
         if sim.is_finished() {
             break;
         }
     }
     sim.finish();
-    print(sim.output());
+    shown(print(sim.output()))?;
     Ok(())
 }
 

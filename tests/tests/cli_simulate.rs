@@ -111,3 +111,34 @@ fn words_with_a_confidence_are_rejected_or_confirmed() {
     assert!(out.contains("> 2\nrejected: \"técnico\" at 0.55 (heard as tecnico; the caller said no)"), "{out}");
     assert!(out.contains("> 1\nintent: tecnico (técnico)\n[a_tecnico]"), "{out}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_session_quietly() {
+    // `centralita simulate flows/demo.yaml | head -1`: the pipe closes while
+    // the simulator still writes; it must end without a panic.
+    let mut child = Command::new(gateway_binary())
+        .args(["simulate"])
+        .arg(repo_root().join("flows/demo.yaml"))
+        .args(["--at", "2026-11-24T12:00:00-03:00"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("simulate");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).expect("the first prompt");
+    drop(stdout);
+    let mut stdin = child.stdin.take().expect("stdin");
+    // Keep typing until the simulator notices the closed pipe (or the pipe to it closes).
+    for _ in 0..200 {
+        if std::io::Write::write_all(&mut stdin, b"9\n").is_err() {
+            break;
+        }
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("exit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+}

@@ -165,11 +165,19 @@ impl Check<'_> {
         }
         if let Some(t) = &node.transfer {
             let to = t.to.trim();
-            let uri = ["sip:", "sips:", "tel:", "${", "{{"].iter().any(|p| to.starts_with(p));
-            if !uri {
+            let lower = to.to_ascii_lowercase();
+            let uri = ["sip:", "sips:", "${", "{{"].iter().any(|p| lower.starts_with(p));
+            if lower.starts_with("tel:") {
+                // The gateway REFERs to, or dials, SIP URIs only: say so
+                // here rather than fail the caller's transfer at run time.
                 self.error(
                     &["nodes", id.as_str(), "transfer", "to"],
-                    format!("node `{id}`: transfer target `{to}` is not a sip:, sips: or tel: URI"),
+                    format!("node `{id}`: transfer target `{to}` is a tel: URI; write it as a SIP URI at your PBX or trunk (`sip:+5411…@pbx.example.com`)"),
+                );
+            } else if !uri {
+                self.error(
+                    &["nodes", id.as_str(), "transfer", "to"],
+                    format!("node `{id}`: transfer target `{to}` is not a sip: or sips: URI"),
                 );
             }
             self.transfer_keys(id, t);
