@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use centralita_e2e::{free_udp_port, repo_root, sipp_ok, Gateway, Scratch};
+use centralita_e2e::{free_udp_port, repo_root, sipp_ok, sipp_spawn, Gateway, Scratch};
 use serde_json::Value;
 
 fn scenario(name: &str) -> String {
@@ -207,6 +207,44 @@ fn a_refusing_caller_is_never_recorded_and_the_record_says_why() {
     let (status, _, body) = http(gw.api, "GET", &format!("/v1/calls/{id}/recording"), &gw.token, "");
     assert_eq!(status, 404);
     assert!(String::from_utf8_lossy(&body).contains("refused"), "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn a_crash_mid_call_leaves_a_wav_repaired_at_start_up() {
+    let rec_dir = Scratch::new("recordings-crash");
+    let gw = gateway(&rec_dir.0);
+    let dir = Scratch::new("rec-crash");
+    let vars = [("RTP_PORT", free_udp_port().to_string()), ("SIGNAL", "1".to_string()), ("AUDIO", tone(&dir.0))];
+    let mut sipp = sipp_spawn(&scenario("recording_caller.xml"), &vars, gw.sip_udp, &["-m", "1"], &dir.0);
+    // Wait until the WAV holds a second or more of audio (the writer
+    // flushes data and header about every second), then kill -9.
+    let until = Instant::now() + Duration::from_secs(15);
+    let path = loop {
+        let wav = std::fs::read_dir(&rec_dir.0)
+            .ok()
+            .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "wav")));
+        if let Some(p) = wav.filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 40_000)) {
+            break p;
+        }
+        assert!(Instant::now() < until, "no recording grew in {:?}", rec_dir.0);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(700)); // some audio after the last flush
+    let gw = gw.kill_and_restart();
+    let _ = sipp.kill();
+    let _ = sipp.wait();
+    let (_, page) = gw.api_get("/v1/calls", Some(&gw.token));
+    let call = &page["calls"][0];
+    assert_eq!(call["outcome"], "interrupted", "{page:#}");
+    let rec = &call["recording"];
+    assert_eq!(rec["status"], "recorded", "{page:#}");
+    assert_eq!(rec["reason"], "repaired after a gateway restart", "{page:#}");
+    let bytes = std::fs::read(&path).expect("the WAV survives");
+    let (channels, samples) = wav_samples(&bytes); // checks the header's sizes against the file
+    assert_eq!(channels, 2);
+    assert!(samples.len() / 2 >= 8_000, "at least a second of audio: {} frames", samples.len() / 2);
+    assert_eq!(rec["bytes"], bytes.len() as u64, "{page:#}");
+    assert!(gw.log_text().contains("recording repaired after a restart"), "{}", gw.log_text());
 }
 
 /// Milliseconds between two RFC 3339 UTC times of the API (`…Z`, optional fraction).
