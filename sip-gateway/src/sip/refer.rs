@@ -35,7 +35,22 @@ pub fn parse_sip_uri(s: &str) -> Result<SipUri, ReferError> {
     if !(lower.starts_with("sip:") || lower.starts_with("sips:")) || t.contains(['?', ' ', '\r', '\n']) {
         return Err(ReferError::BadUri(s.into()));
     }
-    rsip::Uri::try_from(t).map(SipUri).map_err(|_| ReferError::BadUri(s.into()))
+    let mut uri = rsip::Uri::try_from(t).map_err(|_| ReferError::BadUri(s.into()))?;
+    // rsip 0.4 ends the user part at a '.', so `sip:j.doe@host` parses as
+    // a host "j.doe@host" with no user: split it here (RFC 3261 §25.1
+    // allows '.' in the user part).
+    if uri.auth.is_none() {
+        let host = uri.host_with_port.to_string();
+        if let Some((user, hostport)) = host.rsplit_once('@') {
+            let (user, password) = match user.split_once(':') {
+                Some((u, p)) => (u.to_string(), Some(p.to_string())),
+                None => (user.to_string(), None),
+            };
+            uri.host_with_port = rsip::HostWithPort::try_from(hostport).map_err(|_| ReferError::BadUri(s.into()))?;
+            uri.auth = Some(rsip::Auth { user, password });
+        }
+    }
+    Ok(SipUri(uri))
 }
 
 /// `host:port` of a SIP URI (`sip:agent@pbx.example:5070;transport=udp` →
@@ -112,6 +127,16 @@ pub fn sipfrag_status(body: &[u8]) -> Result<u16, ReferError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dotted_user_part_stays_the_user() {
+        for s in ["sip:j.user@10.0.0.1", "sip:j.user@pbx.example.com:5070", "sips:ana.maria.lopez@desk.example"] {
+            let u = parse_sip_uri(s).expect(s);
+            assert_eq!(u.to_string(), s);
+            let user = u.inner().user().map(|u| u.to_string());
+            assert_eq!(user.as_deref(), s.split_once(':').and_then(|(_, r)| r.split_once('@')).map(|(u, _)| u), "{s}");
+        }
+    }
 
     #[test]
     fn host_port_keys_match_trunk_uris() {
