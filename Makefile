@@ -2,7 +2,7 @@
 # (scripts/install-deps.sh) and share one target dir.
 CARGO ?= cargo
 
-.PHONY: run test deps build lint bench bench-load bench-bridge bench-speech-latency soak
+.PHONY: run test deps build lint bench bench-load bench-bridge bench-flood bench-speech-latency soak
 
 deps:
 	bash scripts/install-deps.sh
@@ -41,6 +41,9 @@ bench-load:
 
 bench-bridge:
 	bash scripts/bench-bridge.sh $(ARGS)
+
+bench-flood:
+	bash scripts/bench-flood.sh $(ARGS)
 
 # An hour of the steady call mix (issue #15); ARGS="--minutes 2" for a short one.
 soak:

@@ -85,7 +85,7 @@ fn a_flood_from_one_address_is_throttled_while_healthy_calls_complete_with_audio
     // The flood: 150 calls/s from 127.0.0.2 for 15 s.
     let flood_sf = dir.0.join("flood.xml");
     let flood = std::fs::read_to_string(repo_root().join("tests/scenarios/flood_uac.xml")).expect("scenario");
-    std::fs::write(&flood_sf, flood.replace("@RTP_PORT@", &free_udp_port().to_string())).expect("write scenario");
+    std::fs::write(&flood_sf, flood.replace("@RTP_PORT@", &free_udp_port().to_string()).replace("@HOLD_MS@", "0")).expect("write scenario");
     let mut flood = Command::new("sipp")
         .arg(gw.sip_udp.to_string())
         .arg("-sf")

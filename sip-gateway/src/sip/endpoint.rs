@@ -262,6 +262,8 @@ impl Endpoint {
 
     /// The endpoint's run loop: one input at a time, then drain outputs.
     pub async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, mut commands: mpsc::Receiver<EndpointCommand>) {
+        let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(10));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = self.heap.peek().map(|Reverse(e)| e.0);
             tokio::select! {
@@ -274,6 +276,7 @@ impl Endpoint {
                     None => break,
                 },
                 _ = sleep_until_opt(next) => self.handle_timers(Instant::now()),
+                _ = housekeeping.tick() => self.shrink_tables(),
             }
         }
     }
@@ -300,6 +303,26 @@ impl Endpoint {
                 TimerTarget::Ok2xx(id, n) => self.ok2xx.get_mut(&(id.clone(), *n)).map(|o| o.0.handle_timeout(now)),
             };
             self.drive(target);
+        }
+    }
+
+    /// Gives memory back after a flood (issue #15 item 4): a hash map or
+    /// heap keeps its largest capacity when entries leave, so every ten
+    /// seconds a table holding under a quarter of its capacity is shrunk
+    /// (its bucket array is one large allocation, returned to the OS).
+    fn shrink_tables(&mut self) {
+        fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+            if m.capacity() > 1024 && m.len() < m.capacity() / 4 {
+                m.shrink_to_fit();
+            }
+        }
+        shrink(&mut self.invite_servers);
+        shrink(&mut self.servers);
+        shrink(&mut self.clients);
+        shrink(&mut self.ok2xx);
+        shrink(&mut self.calls);
+        if self.heap.capacity() > 1024 && self.heap.len() < self.heap.capacity() / 4 {
+            self.heap.shrink_to_fit();
         }
     }
 

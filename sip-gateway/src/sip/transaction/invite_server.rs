@@ -34,7 +34,10 @@ pub enum InviteServerState {
 /// A server INVITE transaction. See the module doc.
 #[derive(Debug)]
 pub struct InviteServerTransaction {
-    request: Request,
+    /// Only the method of the INVITE is kept: the request itself (a 64 KB
+    /// datagram at most) would be held for the whole transaction, Timer H
+    /// and I included (issue #15 item 4: memory after floods).
+    method: rsip::Method,
     reliable: bool,
     timers: TimerConfig,
     state: InviteServerState,
@@ -53,7 +56,7 @@ impl InviteServerTransaction {
         let trying = build_trying(&invite);
         let g_interval = timers.first_interval();
         Self {
-            request: invite,
+            method: invite.method,
             reliable,
             timers,
             state: InviteServerState::Proceeding,
@@ -175,8 +178,8 @@ impl InviteServerTransaction {
         self.state
     }
 
-    /// The INVITE that created the transaction.
-    pub fn request(&self) -> &Request {
-        &self.request
+    /// The method of the request that created the transaction (INVITE).
+    pub fn method(&self) -> rsip::Method {
+        self.method
     }
 }

@@ -45,7 +45,7 @@ fn queues_100_trying_built_from_the_request() {
     assert!(text.contains("To: Bob <sip:bob@biloxi.example.com>\r\n"), "no To tag: {text}");
     assert_eq!(s.state(), InviteServerState::Proceeding);
     assert_eq!(s.poll_timeout(), None);
-    assert_eq!(s.request().method, Method::Invite);
+    assert_eq!(s.method(), Method::Invite);
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn reliable_final_terminates_at_once() {
     assert!(s.is_terminated());
     assert_eq!(s.poll_event(), Some(TransactionEvent::Terminated));
     assert_eq!(s.poll_timeout(), None);
-    assert_eq!(s.request().method, rsip::Method::Bye);
+    assert_eq!(s.method(), rsip::Method::Bye);
 }
 
 #[test]
