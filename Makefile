@@ -51,3 +51,11 @@ soak:
 
 bench-speech-latency:
 	bash scripts/bench-speech-latency.sh $(ARGS)
+
+# cargo-fuzz targets of fuzz/ (issue #15; nightly, so not part of `test`):
+# each runs FUZZ_SECONDS, one at a time, niced (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= sip_udp sip_tcp sdp rtp flow
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" bash scripts/fuzz.sh

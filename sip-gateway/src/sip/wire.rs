@@ -40,6 +40,8 @@ pub enum WireError {
     Syntax(String),
     #[error("whitespace inside the Request-URI")]
     SpaceInRequestUri,
+    #[error("bad status code {0:?} (three digits, 100-699)")]
+    BadStatusCode(String),
 }
 
 /// RFC 3261 §7.3.3 compact forms, plus RFC 3515 (r, b) and RFC 3265 (o, u).
@@ -138,7 +140,17 @@ fn normalize_via(value: &str) -> String {
 /// Request-URI's user part, which rsip would take for a parameter.
 fn normalize_request_line(line: &str) -> Result<String, WireError> {
     if line.starts_with("SIP/") {
-        return Ok(line.to_string()); // a status line
+        // A status line: `SIP-Version SP Status-Code SP Reason-Phrase`,
+        // Status-Code = 3DIGIT (§7.2, §25.1), classes 1xx-6xx (§21). rsip
+        // takes any number (`086` as 86, which it then prints as `86` and
+        // cannot read back: found by fuzz/sip_udp); RFC 4475 bigcode and
+        // scalarlg are dropped here too.
+        let code = line.split(' ').nth(1).unwrap_or("");
+        let valid = code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) && (b'1'..=b'6').contains(&code.as_bytes()[0]);
+        if !valid {
+            return Err(WireError::BadStatusCode(code.chars().take(16).collect()));
+        }
+        return Ok(line.to_string());
     }
     let tokens: Vec<&str> = line.split_whitespace().collect();
     if tokens.len() > 3 && tokens.last().is_some_and(|v| v.to_ascii_uppercase().starts_with("SIP/")) {
@@ -363,6 +375,23 @@ mod tests {
         assert_eq!(find_header_end(b"A\nB\r\n\nC"), Some((3, 6)));
         assert_eq!(find_header_end(b"A\nB\n\r\nC"), Some((3, 6)));
         assert_eq!(find_header_end(b"A\r\nB\r\n"), None);
+    }
+
+    /// fuzz/sip_udp: `SIP/2.0 086 Busy Here` was accepted as status 86, which
+    /// prints as `SIP/2.0 86 …` and does not parse again. Status codes are
+    /// three digits, 100-699.
+    #[test]
+    fn status_codes_are_three_digits_from_100_to_699() {
+        let resp = |code: &str| {
+            format!("SIP/2.0 {code} Busy Here\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKs\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: s\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+        };
+        for bad in ["086", "86", "099", "700", "4294967301", "48x", ""] {
+            assert_eq!(parse_message(resp(bad).as_bytes()).unwrap_err(), WireError::BadStatusCode(bad.into()), "{bad}");
+        }
+        for good in ["100", "486", "699"] {
+            let msg = parse_message(resp(good).as_bytes()).unwrap();
+            assert_eq!(parse_message(&serialize(&msg)).unwrap(), msg);
+        }
     }
 
     #[test]
