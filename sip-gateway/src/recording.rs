@@ -306,4 +306,35 @@ mod tests {
         assert_eq!(bytes.len() as u64, summary.bytes);
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    #[tokio::test]
+    async fn the_retention_sweep_deletes_old_files_and_marks_them() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.expect("store");
+        let day = 86_400_000i64;
+        for (id, started_at) in [("old", 0), ("new", 9 * day)] {
+            let call = crate::store::NewCall {
+                id: id.into(),
+                sip_call_id: id.into(),
+                caller: "+1".into(),
+                called: "2".into(),
+                flow: "f".into(),
+                flow_version: "1".into(),
+                direction: crate::store::Direction::Inbound,
+                started_at,
+                ab_variant: None,
+            };
+            store.insert_call(call).await.expect("call");
+            let path = dir.path().join(format!("{id}.wav"));
+            std::fs::write(&path, b"RIFF").expect("file");
+            let summary = RecordSummary { samples: 8000, bytes: 4, channels: 2 };
+            store.recording_update(recorded(id, &path, &summary)).await.expect("recording");
+        }
+        assert_eq!(sweep(&store, 0, 10 * day).await, 0, "0 keeps everything");
+        assert_eq!(sweep(&store, 5, 10 * day).await, 1);
+        assert!(!dir.path().join("old.wav").exists() && dir.path().join("new.wav").exists());
+        let old = store.recording("old").await.expect("read").expect("call").expect("recording");
+        assert_eq!((old.status.as_str(), old.reason.as_deref()), ("deleted", Some("deleted (retention)")));
+        assert_eq!(sweep(&store, 5, 10 * day).await, 0, "once");
+    }
 }

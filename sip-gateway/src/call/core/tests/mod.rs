@@ -9,6 +9,7 @@
 mod blind_transfer;
 mod inbound;
 mod outbound;
+mod recording;
 mod release;
 mod speech;
 mod warm_transfer;
