@@ -75,6 +75,8 @@ pub struct RecordingGate {
     wanted: bool,
     /// A `pause` not yet `resume`d.
     paused: bool,
+    /// At a node whose gather is `sensitive: true`: silence meanwhile.
+    sensitive: bool,
     /// The call was answered (recording starts no earlier).
     answered: bool,
     state: RecordState,
@@ -95,6 +97,7 @@ impl RecordingGate {
             refused: false,
             wanted: true,
             paused: false,
+            sensitive: false,
             answered: false,
             state: RecordState::Off,
             ever_on: false,
@@ -117,16 +120,20 @@ impl RecordingGate {
         self.update()
     }
 
-    /// The flow entered `node`; its `record:` order, if any, applies.
+    /// The flow entered `node`; its `record:` order, if any, applies, and
+    /// a `sensitive: true` gather is recorded as silence until the flow
+    /// leaves the node.
     pub fn node_entered(&mut self, node: &Node) -> Option<RecordState> {
-        match node.record? {
-            RecordOp::Start => {
+        self.sensitive = node.gather.as_ref().is_some_and(|g| g.sensitive);
+        match node.record {
+            Some(RecordOp::Start) => {
                 self.wanted = true;
                 self.paused = false;
             }
-            RecordOp::Stop => self.wanted = false,
-            RecordOp::Pause => self.paused = true,
-            RecordOp::Resume => self.paused = false,
+            Some(RecordOp::Stop) => self.wanted = false,
+            Some(RecordOp::Pause) => self.paused = true,
+            Some(RecordOp::Resume) => self.paused = false,
+            None => {}
         }
         self.update()
     }
@@ -166,7 +173,7 @@ impl RecordingGate {
     fn update(&mut self) -> Option<RecordState> {
         let next = if !self.answered || !self.allowed() || !self.wanted {
             RecordState::Off
-        } else if self.paused {
+        } else if self.paused || self.sensitive {
             RecordState::Paused
         } else {
             RecordState::On
@@ -243,6 +250,16 @@ mod tests {
         g.answered();
         assert_eq!(g.node_entered(&node(RecordOp::Pause)), None);
         assert_eq!(g.consent("recording", true), Some(RecordState::Paused));
+    }
+
+    #[test]
+    fn a_sensitive_gather_is_silence_until_the_next_node() {
+        let mut g = RecordingGate::with_policy(RecordingPolicy::Always);
+        g.answered();
+        let pin = Node { gather: Some(crate::model::Gather { sensitive: true, ..Default::default() }), ..Node::default() };
+        assert_eq!(g.node_entered(&pin), Some(RecordState::Paused));
+        assert_eq!(g.node_entered(&pin), None, "re-asked: still silent");
+        assert_eq!(g.node_entered(&Node::default()), Some(RecordState::On));
     }
 
     #[test]

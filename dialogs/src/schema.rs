@@ -175,7 +175,8 @@ fn gather() -> Value {
                 "confirm_say": text("the confirmation question; `{{choice}}` is the intent's phrase heard (default: the flow's `confirm_say`, else \"Did you say {{choice}}? Say yes or press 1; say no or press 2.\" in the call's language)"),
                 "barge_in": d("which input stops the prompt (default `any`)", json!({"enum": ["any", "dtmf", "speech", "none"]})),
                 "retries": d("re-prompts before `no_input`/`no_match` become `exhausted` (default 2)", json!({"type": "integer", "minimum": 0})),
-                "reprompt": text("said instead of the prompt when the caller comes back after `no_input` or `no_match`")
+                "reprompt": text("said instead of the prompt when the caller comes back after `no_input` or `no_match`"),
+                "sensitive": d("card numbers, PINs: the call's recording carries silence while the flow is at this node (prompt and keys)", json!({"type": "boolean"}))
             }
         }),
     )

@@ -124,6 +124,10 @@ pub struct Gather {
     /// after a `no_input` or `no_match`.
     #[serde(default)]
     pub reprompt: Option<Text>,
+    /// Card numbers, PINs: the call's recording carries silence while the
+    /// flow is at this node (issue #19), so the keys' tones are not kept.
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 impl Default for Gather {
@@ -142,6 +146,7 @@ impl Default for Gather {
             barge_in: BargeIn::Any,
             retries: default_retries(),
             reprompt: None,
+            sensitive: false,
         }
     }
 }
