@@ -32,11 +32,15 @@ fn tone(dir: &Path) -> String {
 }
 
 fn gateway(rec_dir: &Path) -> Gateway {
+    gateway_for(rec_dir, &repo_root().join("tests/scenarios/recording_flow.yaml"))
+}
+
+fn gateway_for(rec_dir: &Path, flow: &Path) -> Gateway {
     let tables = format!(
         "[speech]\nasr = \"none\"\n[recording]\ndir = \"{}\"\n[[api.tokens]]\ntoken = \"agent-token\"\nrole = \"agent\"\n",
         rec_dir.display()
     );
-    Gateway::start_with_tables("", 30, &repo_root().join("tests/scenarios/recording_flow.yaml"), &tables)
+    Gateway::start_with_tables("", 30, flow, &tables)
 }
 
 /// Calls with SIPp answering the consent question with `key`; returns the stored call.
@@ -245,6 +249,40 @@ fn a_crash_mid_call_leaves_a_wav_repaired_at_start_up() {
     assert!(samples.len() / 2 >= 8_000, "at least a second of audio: {} frames", samples.len() / 2);
     assert_eq!(rec["bytes"], bytes.len() as u64, "{page:#}");
     assert!(gw.log_text().contains("recording repaired after a restart"), "{}", gw.log_text());
+}
+
+#[test]
+fn a_sensitive_gather_is_silence_in_the_recording() {
+    let rec_dir = Scratch::new("recordings-pin");
+    let flow_dir = Scratch::new("pin-flow");
+    let flow = flow_dir.0.join("pin.yaml");
+    std::fs::write(
+        &flow,
+        "flow: pin\nrecording: always\nstart: pin\nnodes:\n  pin:\n    say: \"Type your PIN.\"\n    \
+         gather: { max_digits: 4, timeout: 5s, inter_digit_timeout: 3s, retries: 0, sensitive: true }\n    \
+         on: { done: bye, no_input: bye, no_match: bye, exhausted: bye }\n  bye:\n    say: \"Thank you. Goodbye.\"\n    hangup: true\n",
+    )
+    .unwrap();
+    let gw = gateway_for(&rec_dir.0, &flow);
+    // The caller presses 1 (INFO) and streams the tone from then on.
+    let call = call(&gw, "1");
+    assert_eq!(call["recording"]["status"], "recorded", "{call:#}");
+    let bytes = std::fs::read(call["recording"]["path"].as_str().expect("a path")).expect("the WAV");
+    let (_, samples) = wav_samples(&bytes);
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    // At the PIN node (answer + 3 s after the key): silence on both sides,
+    // though the prompt played and the caller's tone was streaming.
+    let pin = 8_000 * 3;
+    assert!(left.len() > pin + 8_000, "the goodbye was recorded too: {} samples", left.len());
+    let (pin_left, _) = analyse(&left[..pin]);
+    let (pin_right, _) = analyse(&right[..pin]);
+    assert!(pin_left < 1.0 && pin_right < 1.0, "silence at the sensitive node: rms {pin_left:.1} / {pin_right:.1}");
+    // Then the goodbye: the caller's tone on the left, the prompt on the right.
+    let (after_left, after_tone) = analyse(&left[pin..]);
+    let (after_right, _) = analyse(&right[pin..]);
+    assert!(after_left > 1_000.0 && after_tone > 0.5, "the tone after the PIN node: rms {after_left:.0}, 1 kHz {after_tone:.2}");
+    assert!(after_right > 300.0, "the goodbye prompt: rms {after_right:.0}");
 }
 
 /// Milliseconds between two RFC 3339 UTC times of the API (`…Z`, optional fraction).
