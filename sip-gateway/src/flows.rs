@@ -211,6 +211,14 @@ impl FlowStore {
     /// Validates `source` as flow `name` and, when it holds, takes it and
     /// writes it to its file (the loaded one, or `<dir>/<name>.yaml`).
     pub fn replace(&self, name: &str, source: &str) -> Result<Replaced, FlowLoadError> {
+        let taken = self.replace_gated(name, source, &|| true)?;
+        Ok(taken.expect("an open gate takes the flow"))
+    }
+
+    /// [`replace`](Self::replace), asking `commit` right before writing:
+    /// `Ok(None)`, nothing written or taken, when it says no (the admin
+    /// API's time bound passed meanwhile, [`crate::flow_guard::run_bounded`]).
+    pub fn replace_gated(&self, name: &str, source: &str, commit: &dyn Fn() -> bool) -> Result<Option<Replaced>, FlowLoadError> {
         if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err(FlowLoadError::BadName);
         }
@@ -220,15 +228,10 @@ impl FlowStore {
         if flow.name != name {
             return Err(FlowLoadError::NameMismatch { expected: name.to_string(), found: flow.name });
         }
+        if !commit() {
+            return Ok(None);
+        }
         let tmp = path.with_extension("yaml.tmp");
-        let taken = self.replace_gated(name, source, &|| true)?;
-        Ok(taken.expect("an open gate takes the flow"))
-    }
-
-    /// [`replace`](Self::replace), asking `commit` right before writing:
-    /// `Ok(None)`, nothing written or taken, when it says no (the admin
-    /// API's time bound passed meanwhile, [`crate::flow_guard::run_bounded`]).
-    pub fn replace_gated(&self, name: &str, source: &str, commit: &dyn Fn() -> bool) -> Result<Option<Replaced>, FlowLoadError> {
         let write = std::fs::write(&tmp, source).and_then(|()| std::fs::rename(&tmp, &path));
         write.map_err(|e| FlowLoadError::Write { path: path.display().to_string(), source: e })?;
         let flow = Arc::new(flow);
@@ -238,9 +241,6 @@ impl FlowStore {
         *guard = Arc::new(table);
         drop(guard);
         Ok(Some(Replaced { path, flow, created: existing.is_none(), warnings }))
-        if !commit() {
-            return Ok(None);
-        }
     }
 }
 
