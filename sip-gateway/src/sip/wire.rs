@@ -89,7 +89,12 @@ fn split_header_block(head: &str) -> HeaderBlock {
             let name = expand_compact(name).map(str::to_string).unwrap_or_else(|| name.to_string());
             headers.push((name, value.trim().to_string()));
         } else if !line.trim().is_empty() {
-            headers.push((line.trim().to_string(), String::new()));
+            // A line without a colon is a header with an empty value, named
+            // like any other: printed, it comes back as `name: ` and must
+            // mean the same then (a bare `l` was no Content-Length here, but
+            // one once printed: fuzz/sip_udp).
+            let name = line.trim();
+            headers.push((expand_compact(name).map(str::to_string).unwrap_or_else(|| name.to_string()), String::new()));
         }
     }
     for (name, value) in &mut headers {
@@ -420,6 +425,20 @@ mod tests {
         assert_eq!(msg.body(), &raw[raw.len() - 152..]);
         let SipMessage::Request(req) = &msg else { panic!() };
         assert_eq!(req.headers.iter().count(), 1, "{req:?}");
+        assert_eq!(parse_message(&serialize(&msg)).unwrap(), msg);
+    }
+
+    /// fuzz/sip_udp: a header line `l` without a colon was no Content-Length
+    /// when read, but printed as `l: ` it became a second one. Compact names
+    /// are expanded on colon-less lines too, so it is a Content-Length from
+    /// the start (here a second one), on UDP and on a stream.
+    #[test]
+    fn a_colon_less_compact_header_means_what_it_means_printed() {
+        let m = INVITE.replace("Subject: folded\r\n  line\r\n", "l\r\n");
+        assert_eq!(parse_message(m.as_bytes()).unwrap_err(), WireError::BadContentLength("more than one Content-Length".into()));
+        assert_eq!(frame_stream(m.as_bytes()).unwrap_err(), WireError::BadContentLength("more than one Content-Length".into()));
+        let other = INVITE.replace("Subject: folded\r\n  line\r\n", "X-Odd\r\n");
+        let msg = parse_message(other.as_bytes()).unwrap();
         assert_eq!(parse_message(&serialize(&msg)).unwrap(), msg);
     }
 
