@@ -56,6 +56,7 @@ fn transfer() -> Value {
                 "accept": d("warm: `dtmf` (1 accepts, 2 declines; default) or `auto` (taken once the whisper has played)", json!({"enum": ["dtmf", "auto"]})),
                 "timeout": duration("warm: how long the agent's phone may ring (default 20s), then `no_answer`"),
                 "hold": text("warm: what the caller hears while the agent is called (default: a built-in music loop)"),
+                "caller_id": d("warm: the agent INVITE's caller ID: `caller` (default, the caller's number), `gateway` (the number called), or a number / {{template}}", json!({"type": "string"})),
                 "release": d("warm, once bridged: `refer` sends REFER with Replaces (RFC 3891) to the caller's side so the gateway leaves the media path; refused, the bridge stays", json!({"enum": ["refer"]})),
                 "fallback": d("blind: `bridge` dials the agent and bridges when the REFER fails", json!({"enum": ["bridge"]}))
             }

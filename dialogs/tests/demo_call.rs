@@ -249,6 +249,7 @@ fn blind_options(context: &CallContext) -> dialogs::TransferOptions {
         timeout: Duration::from_secs(20),
         hold: None,
         release: None,
+        caller_id: None,
         fallback: None,
     }
 }

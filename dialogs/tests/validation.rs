@@ -258,3 +258,14 @@ fn a_tel_transfer_target_is_refused_with_the_sip_form_to_use() {
     assert_eq!(out.len(), 1, "{out:?}");
     assert!(out[0].starts_with("t.yaml:5:") && out[0].contains("is a tel: URI") && out[0].contains("sip:+5411"), "{out:?}");
 }
+
+#[test]
+fn a_transfer_caller_id_is_a_number_a_choice_or_a_template() {
+    for (value, ok) in [("caller", true), ("gateway", true), ("+541143210000", true), ("{{crm.did}}", true), ("Juan Pérez", false)] {
+        let yaml =
+            format!("flow: t\nstart: a\nnodes:\n  a:\n    transfer: {{ to: \"sip:a@10.0.0.1\", mode: warm, caller_id: \"{value}\" }}\n");
+        let flow = parse_flow(&yaml, "t.yaml").expect("shape is fine");
+        let out: Vec<String> = validate(&flow).iter().map(ToString::to_string).filter(|d| d.contains("caller_id")).collect();
+        assert_eq!(out.is_empty(), ok, "{value}: {out:?}");
+    }
+}

@@ -219,6 +219,11 @@ pub struct Transfer {
     /// directly (REFER with Replaces, RFC 3891); refused, the bridge stays.
     #[serde(default)]
     pub release: Option<Release>,
+    /// Warm: the caller ID (From user) of the agent's INVITE: `caller`
+    /// (default: the caller's number), `gateway` (the number they called),
+    /// or a number / `{{template}}`.
+    #[serde(default)]
+    pub caller_id: Option<String>,
     /// Blind: `bridge` dials the agent and bridges the call when the REFER
     /// is refused, times out, or the trunk does not take REFER.
     #[serde(default)]

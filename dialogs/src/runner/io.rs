@@ -96,6 +96,9 @@ pub struct TransferOptions {
     pub hold: Option<String>,
     /// Warm: leave the media path by REFER with Replaces once bridged.
     pub release: Option<crate::model::Release>,
+    /// Warm: the agent INVITE's caller ID: `caller` (None too), `gateway`,
+    /// or a number, templates rendered.
+    pub caller_id: Option<String>,
     /// Blind: bridge when the REFER fails.
     pub fallback: Option<crate::model::Fallback>,
 }

@@ -491,6 +491,7 @@ impl FlowRunner {
             timeout: t.timeout,
             hold: t.hold.as_ref().map(|h| self.text(h)),
             release: t.release,
+            caller_id: t.caller_id.as_deref().map(|c| self.render(c)),
             fallback: t.fallback,
         };
         self.actions.push_back(Action::Transfer { to, mode: t.mode, context: self.context.filtered(&t.context), options });

@@ -234,6 +234,7 @@ impl Check<'_> {
             ("accept", t.accept != crate::model::AcceptMode::default()),
             ("hold", t.hold.is_some()),
             ("release", t.release.is_some()),
+            ("caller_id", t.caller_id.is_some()),
         ];
         for (key, set) in warm_only {
             if set && t.mode == TransferMode::Blind {
@@ -248,6 +249,17 @@ impl Check<'_> {
                 &["nodes", id.as_str(), "transfer", "fallback"],
                 format!("node `{id}`: `fallback` applies to `mode: blind` only; ignored"),
             );
+        }
+        // A From user part (RFC 3261 §25.1, the characters a phone number
+        // or extension needs), `caller`, `gateway`, or a template.
+        if let Some(c) = t.caller_id.as_deref().map(str::trim) {
+            let user_part = !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "+-_.*#".contains(ch));
+            if !(user_part || c.contains("{{")) {
+                self.error(
+                    &["nodes", id.as_str(), "transfer", "caller_id"],
+                    format!("node `{id}`: transfer.caller_id `{c}` is not `caller`, `gateway`, a number or a {{{{template}}}}"),
+                );
+            }
         }
     }
 

@@ -218,14 +218,26 @@ impl CallCore {
         let Some(port) = port else {
             return self.warm_failed(None, "no RTP port for the agent leg".into(), now);
         };
-        let (local, caller) = (self.local_addr, self.id.caller.clone());
+        let (local, caller, called) = (self.local_addr, self.id.caller.clone(), self.id.called.clone());
         let ctx_url = self.id.context_url.clone();
         let (call_id, media_ip) = (self.id.call_id.clone(), self.settings.media_ip);
         let Some(a) = self.agent.as_mut() else { return };
         a.rtp_port = port;
         let intent = a.context.intents.last().map(|i| i.intent.clone()).unwrap_or_default();
         let uui = format!("call={call_id};intent={intent}");
-        let from_user = if caller.is_empty() { "centralita".to_string() } else { caller };
+        // `caller_id`: the caller's number (default), the number they
+        // called (`gateway`), or what the flow says.
+        // A rendered template keeps only what a From user part may hold.
+        let own: String = match a.options.caller_id.as_deref().map(str::trim) {
+            Some("gateway") => called,
+            Some("caller") | None => String::new(),
+            Some(v) => v.chars().filter(|c| c.is_ascii_alphanumeric() || "+-_.*#".contains(*c)).collect(),
+        };
+        let from_user = match (own.is_empty(), caller.is_empty()) {
+            (false, _) => own,
+            (true, false) => caller,
+            (true, true) => "centralita".to_string(),
+        };
         let mut invite = match crate::call::outbound::build_invite(&a.target.to_string(), &from_user, local, &a.call_id, 1) {
             Ok(r) => r,
             Err(e) => return self.warm_failed(None, e.to_string(), now),

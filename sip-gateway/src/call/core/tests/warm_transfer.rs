@@ -335,3 +335,17 @@ fn an_agent_host_that_does_not_resolve_fails_the_transfer() {
     assert_eq!(d.prompts()[before..], ["Press 0 for a person.".to_string()], "failed → welcome");
     assert!(!transfer_record(&d).ok);
 }
+
+#[test]
+fn the_agent_sees_the_caller_id_the_flow_chose() {
+    for (choice, from) in [
+        ("", "From: <sip:+5551234@127.0.0.1>"),
+        (", caller_id: caller", "From: <sip:+5551234@127.0.0.1>"),
+        (", caller_id: gateway", "From: <sip:5550100@127.0.0.1>"),
+        (", caller_id: \"+54 11 4321-0000\"", "From: <sip:+54114321-0000@127.0.0.1>"),
+    ] {
+        let (_, invite) = dialling(&flow(&format!("dtmf{choice}")));
+        let text = invite.to_string();
+        assert!(text.contains(from), "{choice}: {text}");
+    }
+}
