@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use centralita_e2e::{free_udp_port, sipp_spawn, sipp_uas, Gateway, Scratch};
 use media::Codec;
-use two_way::{loud, scenario, sipp_errors, tone, urlencode, wait, Rtp};
+use two_way::{loud, rms, scenario, sipp_errors, tone, urlencode, wait, Rtp};
 
 fn flow_for(agent_port: u16, dir: &Scratch) -> std::path::PathBuf {
     let yaml = scenario("warm_flow.yaml").replace("@AGENT@", &format!("sip:agent@127.0.0.1:{agent_port}"));
@@ -31,7 +31,7 @@ fn accepted_warm_transfer_bridges_caller_and_agent_until_the_agent_hangs_up() {
     let gw = Gateway::start_full("", 20, &flow_for(agent_port, &dir));
     let mut caller = Rtp::new(0x1111_1111);
     let mut agent = Rtp::new(0x2222_2222);
-    let agent_vars = [("RTP_PORT", agent.port().to_string()), ("TALK_MS", "6000".to_string()), ("CODEC_PT", "8".to_string())];
+    let agent_vars = [("RTP_PORT", agent.port().to_string()), ("TALK_MS", "9000".to_string()), ("CODEC_PT", "8".to_string())];
     let mut agent_sipp = sipp_uas(&scenario("warm_agent.xml"), &agent_vars, agent_port, &["-m", "1"], &dir.0);
     let mut caller_sipp =
         sipp_spawn(&scenario("warm_caller.xml"), &[("RTP_PORT", caller.port().to_string())], gw.sip_udp, &["-m", "1"], &dir.0);
@@ -45,6 +45,20 @@ fn accepted_warm_transfer_bridges_caller_and_agent_until_the_agent_hangs_up() {
         .unwrap_or_else(|| panic!("the whisper reaches the agent; SIPp: {}\ngateway log:\n{}", sipp_errors(&dir), gw.log_text()));
     let (during_whisper, _) = caller.receive_for(Duration::from_millis(300));
     assert!(during_whisper.iter().any(|p| p.pt == 0), "the caller hears hold music meanwhile, not silence");
+    // A second and a half of the whisper, as the agent hears it: speech
+    // (loud frames whose loudness comes and goes), not a tone or silence.
+    let (whisper, _) = agent.receive_for(Duration::from_millis(1500));
+    let levels: Vec<f64> = whisper.iter().filter(|p| p.pt == 8).map(|p| rms(&p.payload, 8)).collect();
+    assert!(levels.len() >= 50, "the whisper is a 20 ms stream: {} packets", levels.len());
+    let voiced: Vec<f64> = levels.iter().copied().filter(|&r| r > 300.0).collect();
+    let mean = voiced.iter().sum::<f64>() / voiced.len().max(1) as f64;
+    let spread = (voiced.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / voiced.len().max(1) as f64).sqrt() / mean.max(1.0);
+    assert!(
+        voiced.len() * 10 >= levels.len() * 3 && spread > 0.25,
+        "speech-like: {} of {} frames loud, level spread {spread:.2}",
+        voiced.len(),
+        levels.len()
+    );
     agent.key(gw_agent_rtp, 1);
     std::thread::sleep(Duration::from_millis(300));
     let _ = agent.receive_for(Duration::from_millis(100));

@@ -93,11 +93,16 @@ impl Rtp {
 
 /// RMS above 300 (of 32768): speech or a tone, not silence or comfort noise.
 pub(crate) fn loud(payload: &[u8], pt: u8) -> bool {
+    rms(payload, pt) > 300.0
+}
+
+/// The RMS of a G.711 payload (PCMA for payload type 8, else PCMU).
+pub(crate) fn rms(payload: &[u8], pt: u8) -> f64 {
     let codec = if pt == 8 { Codec::Pcma } else { Codec::Pcmu };
     let mut pcm = vec![0i16; payload.len()];
     codec.decode(payload, &mut pcm);
     let energy: f64 = pcm.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>() / pcm.len().max(1) as f64;
-    energy.sqrt() > 300.0
+    energy.sqrt()
 }
 
 /// Frame `n` of a 400 Hz tone (20 ms), in `codec`.
