@@ -46,12 +46,12 @@ for t in $targets; do
         -artifact_prefix="$root/target/fuzz-artifacts/$t/" -print_final_stats=1 \
         "$root/target/fuzz-corpus/$t" "$root/fuzz/seeds/$t" >"$log" 2>&1
     rc=$?
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+    runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1)
     echo "   $t: exit $rc, ${runs:-?} executions, ${cov:-cov: ?}, corpus $(ls "target/fuzz-corpus/$t" | wc -l) files"
     if [ "$rc" -ne 0 ]; then
         status=1
-        grep -E 'ERROR|panicked|SUMMARY|Test unit written' "$log" | head -5
+        grep -aE 'ERROR|panicked|SUMMARY|Test unit written' "$log" | head -5
     fi
 done
 exit $status
