@@ -161,7 +161,13 @@ fn normalize_request_line(line: &str) -> Result<String, WireError> {
     if tokens.len() > 3 && tokens.last().is_some_and(|v| v.to_ascii_uppercase().starts_with("SIP/")) {
         return Err(WireError::SpaceInRequestUri);
     }
-    let [method, uri, version] = tokens[..] else { return Ok(line.to_string()) };
+    // Exactly three tokens ending in a SIP version, checked here: rsip, given
+    // a start line it cannot read, searches on and takes a later header line
+    // ending in `SIP/2.0` for the request line (fuzz/sip_udp).
+    let [method, uri, version] = tokens[..] else { return Err(WireError::Syntax("bad request line".into())) };
+    if !version.to_ascii_uppercase().starts_with("SIP/") {
+        return Err(WireError::Syntax("bad request line".into()));
+    }
     let escaped = match (uri.find(':'), uri.find('@')) {
         (Some(colon), Some(at)) if colon < at && uri[colon..at].contains(';') => {
             format!("{}{}{}", &uri[..colon], uri[colon..at].replace(';', "%3B"), &uri[at..])
@@ -440,6 +446,20 @@ mod tests {
         let other = INVITE.replace("Subject: folded\r\n  line\r\n", "X-Odd\r\n");
         let msg = parse_message(other.as_bytes()).unwrap();
         assert_eq!(parse_message(&serialize(&msg)).unwrap(), msg);
+    }
+
+    /// fuzz/sip_udp (fuzz/regressions/sip_udp/crash-a2a7e99…): a start line
+    /// without a version (`OPTIONS \0si`) and a header line ending in
+    /// `SIP/2.0`: rsip took that header line for the request line.
+    #[test]
+    fn a_request_line_is_three_tokens_ending_in_a_version() {
+        let raw = b"OPTIONS \x00si\r\nContent-Length: 0\r\nCop:us@rmaexpele.co& SIP/2.0\r\nTo: sip:user@ex\r\n\r\n";
+        assert_eq!(parse_message(raw).unwrap_err(), WireError::Syntax("bad request line".into()));
+        let raw = include_bytes!("../../../fuzz/regressions/sip_udp/crash-a2a7e99acb16cfc73038cb8461fe2d99055a2b5c");
+        assert!(parse_message(raw).is_err());
+        for bad in ["OPTIONS sip:a@b", "OPTIONS sip:a@b HTTP/1.1", "OPTIONS"] {
+            assert!(parse_message(INVITE.replace("INVITE sip:bob@example.com SIP/2.0", bad).as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]
