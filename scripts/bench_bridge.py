@@ -74,9 +74,12 @@ def audio(work):
     return out
 
 
+PIN = []  # --pin: ["taskset", "-c", "1"] for SIPp and the peers
+
+
 def sipp(args, work, tag):
     stat = work / f"{tag}_stat.csv"
-    cmd = ["sipp", *args, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-trace_stat", "-stf", str(stat), "-fd", "1",
+    cmd = [*PIN, "sipp", *args, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin", "-trace_stat", "-stf", str(stat), "-fd", "1",
            "-max_socket", "65000", "-bg"]
     out = subprocess.run(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
     try:
@@ -201,7 +204,7 @@ def start_peers(work, tag, sockets, pt, seconds, warmup, realtime=False):
     ports, report = work / f"peers-{tag}.csv", work / f"peers-{tag}.json"
     for f in (ports, report):
         f.unlink(missing_ok=True)
-    proc = subprocess.Popen([str(PEERS), "--sockets", str(sockets), "--pt", str(pt), "--ports", str(ports),
+    proc = subprocess.Popen([*PIN, str(PEERS), "--sockets", str(sockets), "--pt", str(pt), "--ports", str(ports),
                              "--seconds", str(seconds), "--warmup", str(warmup), "--json", str(report),
                              "--realtime", "1" if realtime else "0"])
     deadline = time.time() + 30
@@ -267,6 +270,7 @@ def main():
     ap.add_argument("--bin", default=str(bl.BIN))
     ap.add_argument("--sipp-rtp", action="store_true", help="SIPp streams the media (bursty) and tcpdump measures")
     ap.add_argument("--peers-realtime", action="store_true", help="rtp_peers at SCHED_RR (steadier; may starve SIPp)")
+    ap.add_argument("--pin", action="store_true", help="the gateway on CPU 0, SIPp and the peers on CPU 1 (taskset)")
     a = ap.parse_args()
     if a.smoke:
         a.levels, a.hold = "4", 6.0
@@ -278,7 +282,10 @@ def main():
     # rtp_peers, like phones behind NAT, send once they hear the gateway:
     # a one-word whisper (and the caller's hold music while it plays) does that.
     gw = Gateway(work, a.bin, dict(zip(("pcmu", "pcma"), agent_ports)), whisper="" if a.sipp_rtp else "Hello.")
-    report = {"machine": {"nproc": os.cpu_count()}, "idle_rss_kib": bl.proc_rss_kib(gw.pid), "levels": []}
+    if a.pin:
+        PIN.extend(["taskset", "-c", "1"])
+        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(gw.pid)], check=True, stdout=subprocess.DEVNULL)
+    report = {"machine": {"nproc": os.cpu_count()}, "pinned": a.pin, "idle_rss_kib": bl.proc_rss_kib(gw.pid), "levels": []}
     try:
         for level in [int(x) for x in a.levels.split(",")]:
             if a.sipp_rtp:
@@ -290,6 +297,7 @@ def main():
             if r["failed"] or r["agent_failed"]:
                 break
             gw.wait_idle()
+            wait_ports_free(agent_ports)
     finally:
         gw.stop()
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -300,6 +308,23 @@ def main():
         bl.log("smoke run failed")
         return 1
     return 0
+
+
+def wait_ports_free(ports, timeout=30.0):
+    """The agents' SIPp of the last level may still hold their ports; the
+    next level's would then fail to bind them."""
+    import socket
+    end = time.time() + timeout
+    for port in ports:
+        while time.time() < end:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.2)
+            finally:
+                s.close()
 
 
 def bl_free_port():

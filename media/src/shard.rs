@@ -9,11 +9,13 @@
 //! 1. takes new legs and the call tasks' commands (one channel per shard),
 //! 2. hands `now` to every session whose `poll_timeout` has passed (a heap
 //!    of deadlines) and sends what they produce, and forwards their events,
-//! 3. then waits in epoll (mio) until the next grid point — a `timerfd` in
-//!    the same epoll set ends the wait with sub-millisecond precision
-//!    (`tick_timer.rs`) — draining each socket as it becomes readable into
-//!    its [`RtpSession`] (and speech tap). A bridged leg's packet is thus
-//!    relayed the moment it arrives, not at the next tick. While working
+//! 3. then, while any of its legs is bridged, waits in epoll (mio) until
+//!    the next grid point — a `timerfd` in the same epoll set ends the wait
+//!    with sub-millisecond precision (`tick_timer.rs`) — draining each
+//!    socket as it becomes readable into its [`RtpSession`], so a bridged
+//!    leg's packet is relayed the moment it arrives; with no bridge it
+//!    sleeps to the grid point and then drains what arrived (nobody waits
+//!    on an IVR leg's audio, and a wake-up per socket costs CPU). While working
 //!    through a burst it checks every 16 sockets for sends that came due
 //!    meanwhile — peers send their streams in bursts, and a burst's
 //!    decoding, VAD and resampling must not hold up the pacing.
@@ -129,6 +131,11 @@ pub(crate) struct Shard {
     /// The pacing clock in the epoll set (`TIMER_TOKEN`); None where a
     /// timerfd could not be made: then the shard sleeps between ticks.
     tick_timer: Option<TickTimer>,
+    /// Legs in a bridge. Only then is a packet taken on arrival: relaying
+    /// is latency the caller hears, while an IVR leg's audio waits a tick
+    /// for nobody, and waking per readable socket costs CPU (2,000 IVR
+    /// calls: 114 % → 132 % of a core, p99 jitter 1.5 → 2.6 ms).
+    bridged: usize,
 }
 
 impl Shard {
@@ -146,6 +153,7 @@ impl Shard {
         Ok(Shard {
             poll,
             tick_timer,
+            bridged: 0,
             inputs,
             slots: Vec::new(),
             free: Vec::new(),
@@ -222,7 +230,9 @@ impl Shard {
     /// timer (it could not be created) this is the old fixed tick: sleep,
     /// then take what arrived.
     fn wait_for_tick(&mut self, events: &mut Events, next_tick: Instant) {
-        let armed = self.tick_timer.as_ref().map(|t| t.arm(next_tick.saturating_duration_since(Instant::now())));
+        let armed = (self.bridged > 0)
+            .then(|| self.tick_timer.as_ref().map(|t| t.arm(next_tick.saturating_duration_since(Instant::now()))))
+            .flatten();
         if !matches!(armed, Some(Ok(()))) {
             std::thread::sleep(next_tick.saturating_duration_since(Instant::now()));
             self.receive(events, Some(Duration::ZERO));
@@ -335,6 +345,7 @@ impl Shard {
             if let Some(s) = self.slots[a].as_mut() {
                 s.bridge = Some(b);
                 s.session.set_relaying(true);
+                self.bridged += 1;
             }
             self.touch(a);
         }
@@ -343,12 +354,14 @@ impl Shard {
     /// Ends the bridge of the leg in `idx` (both sides), if any.
     fn unbridge(&mut self, idx: usize) {
         let Some(peer) = self.slots[idx].as_mut().and_then(|s| s.bridge.take()) else { return };
+        self.bridged = self.bridged.saturating_sub(1);
         if let Some(s) = self.slots[idx].as_mut() {
             s.session.set_relaying(false);
         }
         if let Some(p) = self.slots[peer].as_mut().filter(|p| p.bridge == Some(idx)) {
             p.bridge = None;
             p.session.set_relaying(false);
+            self.bridged = self.bridged.saturating_sub(1);
         }
         self.touch(peer);
     }
