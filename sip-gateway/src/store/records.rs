@@ -226,8 +226,10 @@ pub struct CallRecord {
     pub hangup_side: Option<HangupSide>,
     pub hangup_cause: Option<String>,
     pub ab_variant: Option<String>,
-    /// The call's recording (issue #19): its file, or why there is none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The call's recording (issue #19): its file, or why there is none;
+    /// null, like every other documented field without a value, when the
+    /// flow never records.
+    #[serde(default)]
     pub recording: Option<super::RecordingInfo>,
 }
 
