@@ -549,3 +549,29 @@ pub fn run_bench_harness(script: &str, args: &[&str]) -> serde_json::Value {
     assert!(out.status.success(), "harness failed:\n{stderr}");
     serde_json::from_slice(&out.stdout).expect("JSON report on stdout")
 }
+
+/// Waits until a SIPp UAS has bound its UDP `port` (binding it ourselves
+/// then fails).
+pub fn wait_bound(port: u16) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < until, "SIPp never bound 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (at most `within`) for a SIPp UAS to finish, and asserts that its
+/// scenario passed.
+pub fn sipp_done(mut sipp: Child, within: Duration) {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if let Ok(Some(status)) = sipp.try_wait() {
+            let out = sipp.wait_with_output().expect("sipp output");
+            assert!(status.success(), "sipp UAS failed ({status}): {}", String::from_utf8_lossy(&out.stdout));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = sipp.kill();
+    panic!("sipp UAS did not finish");
+}

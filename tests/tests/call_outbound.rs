@@ -4,10 +4,9 @@
 //! challenge from the trunk end as the records say; the do-not-call list
 //! and missing consent refuse the call before any SIP.
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use centralita_e2e::{free_udp_port, http_post, record_rtp, repo_root, sipp_uas, Gateway, Scratch};
+use centralita_e2e::{free_udp_port, http_post, record_rtp, repo_root, sipp_done, sipp_uas, wait_bound, Gateway, Scratch};
 use serde_json::{json, Value};
 
 fn scenario(name: &str) -> String {
@@ -42,29 +41,6 @@ fn ended_call(gw: &Gateway, id: &str) -> Value {
     }
 }
 
-/// Waits until SIPp has bound its UDP port (binding it ourselves fails).
-fn wait_bound(port: u16) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        assert!(Instant::now() < until, "SIPp never bound 127.0.0.1:{port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn sipp_done(mut sipp: Child) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < until {
-        if let Ok(Some(status)) = sipp.try_wait() {
-            let out = sipp.wait_with_output().expect("sipp output");
-            assert!(status.success(), "sipp UAS failed ({status}): {}", String::from_utf8_lossy(&out.stdout));
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = sipp.kill();
-    panic!("sipp UAS did not finish");
-}
-
 #[test]
 fn answered_outbound_call_plays_the_flow_and_is_recorded() {
     let dir = Scratch::new("outbound");
@@ -77,7 +53,7 @@ fn answered_outbound_call_plays_the_flow_and_is_recorded() {
     assert_eq!(status, 202, "{placed}");
     let id = placed["call_id"].as_str().expect("call_id").to_string();
     let call = ended_call(&gw, &id);
-    sipp_done(sipp);
+    sipp_done(sipp, Duration::from_secs(20));
     let cap = rec.stop();
     assert!(cap.loud_packets > 25, "the callee heard the prompt: {cap:?}");
     assert_eq!(call["direction"], "outbound", "{call:#}");
@@ -113,7 +89,7 @@ fn busy_and_no_answer_are_recorded() {
     let (status, placed) = dial(&gw, json!({"number": "5550001"}));
     assert_eq!(status, 202, "{placed}");
     let call = ended_call(&gw, placed["call_id"].as_str().unwrap());
-    sipp_done(busy);
+    sipp_done(busy, Duration::from_secs(20));
     assert_eq!(call["outcome"], "busy", "{call:#}");
     assert!(call["answered_at"].is_null(), "{call:#}");
 
@@ -123,7 +99,7 @@ fn busy_and_no_answer_are_recorded() {
     let (status, placed) = dial(&gw, json!({"number": "5550002"}));
     assert_eq!(status, 202, "{placed}");
     let call = ended_call(&gw, placed["call_id"].as_str().unwrap());
-    sipp_done(ringing);
+    sipp_done(ringing, Duration::from_secs(20));
     assert_eq!(call["outcome"], "no_answer", "{call:#}");
 }
 
@@ -138,7 +114,7 @@ fn a_challenging_trunk_gets_the_digest_it_asked_for() {
     let (status, placed) = dial(&gw, json!({"number": "5550003"}));
     assert_eq!(status, 202, "{placed}");
     let call = ended_call(&gw, placed["call_id"].as_str().unwrap());
-    sipp_done(sipp);
+    sipp_done(sipp, Duration::from_secs(20));
     // SIPp answers a valid digest with 486 and a wrong one with 403.
     assert_eq!(call["outcome"], "busy", "the trunk accepted our credentials: {call:#}");
 }

@@ -12,11 +12,10 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Child;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use centralita_e2e::{free_udp_port, http_post, record_rtp, repo_root, sipp_ok, sipp_uas, Gateway, Scratch};
+use centralita_e2e::{free_udp_port, http_post, record_rtp, repo_root, sipp_done, sipp_ok, sipp_uas, wait_bound, Gateway, Scratch};
 use serde_json::{json, Value};
 
 const SECRET: &str = "s3cret";
@@ -116,29 +115,6 @@ fn scenario(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("tests/scenarios").join(name)).expect("scenario")
 }
 
-/// Waits until SIPp has bound its UDP port.
-fn wait_bound(port: u16) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-        assert!(Instant::now() < until, "SIPp never bound 127.0.0.1:{port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn sipp_done(mut sipp: Child) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < until {
-        if let Ok(Some(status)) = sipp.try_wait() {
-            let out = sipp.wait_with_output().expect("sipp output");
-            assert!(status.success(), "sipp UAS failed ({status}): {}", String::from_utf8_lossy(&out.stdout));
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = sipp.kill();
-    panic!("sipp UAS did not finish");
-}
-
 /// A flows directory: `greet.yaml` (the default flow) and `campaign.yaml`
 /// (not loaded at start: no route names it), whose own callback goes to
 /// `flow_callback`.
@@ -180,7 +156,7 @@ fn an_outbound_call_reports_ringing_answered_completed_and_a_busy_one_its_sip_st
     assert_eq!(status, 202, "a flow by name from the flows directory: {placed}");
     let id = placed["id"].as_str().unwrap().to_string();
     let got = statuses(&deliveries, 3, "/calls/status", &gw);
-    sipp_done(sipp);
+    sipp_done(sipp, Duration::from_secs(30));
     let cap = rec.stop();
     assert!(cap.loud_packets > 25, "the callee heard campaign's prompt: {cap:?}");
     assert_eq!(names(&got), ["ringing", "answered", "completed"]);
@@ -212,7 +188,7 @@ fn an_outbound_call_reports_ringing_answered_completed_and_a_busy_one_its_sip_st
     let (status, placed) = http_post(gw.api, "/v1/calls", Some(&gw.token), &json!({"number": "5550001", "flow": "campaign"}));
     assert_eq!(status, 202, "{placed}");
     let got = statuses(&deliveries, 1, "/flow", &gw);
-    sipp_done(busy);
+    sipp_done(busy, Duration::from_secs(30));
     assert_eq!(names(&got), ["completed"], "no 180 came: no ringing");
     let done = &got[0];
     assert_eq!(done["call_id"], placed["id"]);
